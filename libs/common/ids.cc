@@ -1,0 +1,45 @@
+#include "libs/common/ids.h"
+
+#include <cstdint>
+#include <random>
+
+#include "absl/strings/ascii.h"
+
+namespace sb {
+
+bool IsUuid(std::string_view text) {
+  if (text.size() != 36) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const bool dash_position = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash_position ? text[i] != '-' : !absl::ascii_isxdigit(static_cast<unsigned char>(text[i]))) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string NewUuid() {
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t hi = rng();
+  uint64_t lo = rng();
+  hi = (hi & ~uint64_t{0xF000}) | uint64_t{0x4000};               // version 4
+  lo = (lo & ~(uint64_t{0xC} << 60)) | (uint64_t{0x8} << 60);     // RFC 4122 variant
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  auto put = [&](uint64_t word, int nibbles_from, int nibbles_to) {
+    for (int n = nibbles_from; n < nibbles_to; ++n) out.push_back(kHex[(word >> (60 - 4 * n)) & 0xF]);
+  };
+  put(hi, 0, 8);
+  out.push_back('-');
+  put(hi, 8, 12);
+  out.push_back('-');
+  put(hi, 12, 16);
+  out.push_back('-');
+  put(lo, 0, 4);
+  out.push_back('-');
+  put(lo, 4, 16);
+  return out;
+}
+
+}  // namespace sb

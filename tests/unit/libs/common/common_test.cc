@@ -1,0 +1,96 @@
+#include <catch2/catch.hpp>
+
+#include "absl/container/flat_hash_set.h"
+#include "libs/common/fake_clock.h"
+#include "libs/common/grpc_status.h"
+#include "libs/common/ids.h"
+#include "libs/common/log.h"
+#include "libs/common/status_macros.h"
+
+namespace sb {
+namespace {
+
+absl::StatusOr<int> Half(int n) {
+  if (n % 2 != 0) return absl::InvalidArgumentError("n must be even");
+  return n / 2;
+}
+
+absl::StatusOr<int> Quarter(int n) {
+  SB_ASSIGN_OR_RETURN(int half, Half(n));
+  SB_ASSIGN_OR_RETURN(auto quarter, Half(half));
+  return quarter;
+}
+
+absl::Status Check(int n) {
+  SB_RETURN_IF_ERROR(Half(n));
+  SB_RETURN_IF_ERROR(absl::OkStatus());
+  return absl::OkStatus();
+}
+
+TEST_CASE("SB_ASSIGN_OR_RETURN passes values and returns the first error", "[common]") {
+  REQUIRE(Quarter(8).value() == 2);
+  const auto odd_half = Quarter(6);
+  REQUIRE(odd_half.status().code() == absl::StatusCode::kInvalidArgument);
+  REQUIRE(odd_half.status().message() == "n must be even");
+  REQUIRE(Quarter(3).status().code() == absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("SB_RETURN_IF_ERROR accepts Status and StatusOr", "[common]") {
+  REQUIRE(Check(4).ok());
+  REQUIRE(Check(5).code() == absl::StatusCode::kInvalidArgument);
+}
+
+TEST_CASE("grpc and absl status codes map both ways with their messages", "[common]") {
+  for (int code = 0; code <= 16; ++code) {
+    const absl::Status s(static_cast<absl::StatusCode>(code), code == 0 ? "" : "boom");
+    const grpc::Status g = ToGrpcStatus(s);
+    REQUIRE(static_cast<int>(g.error_code()) == code);
+    REQUIRE(FromGrpcStatus(g) == s);
+  }
+  REQUIRE(ToGrpcStatus(absl::UnavailableError("db down")).error_message() == "db down");
+  REQUIRE(ToGrpcStatus(absl::NotFoundError("x")).error_code() == grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_CASE("strong ids parse UUIDs and name the field on bad input", "[common]") {
+  const std::string fresh = NewUuid();
+  REQUIRE(IsUuid(fresh));
+  REQUIRE(fresh[14] == '4');
+  REQUIRE(std::string("89ab").find(fresh[19]) != std::string::npos);
+  REQUIRE(UserId::Parse(fresh, "user_id").value().value() == fresh);
+
+  const auto empty = UserId::Parse("", "user_id");
+  REQUIRE(empty.status().code() == absl::StatusCode::kInvalidArgument);
+  REQUIRE(empty.status().message() == "user_id is required");
+  const auto bad = TeamId::Parse("not-a-uuid", "team_id");
+  REQUIRE(bad.status().code() == absl::StatusCode::kInvalidArgument);
+  REQUIRE(std::string(bad.status().message()).find("team_id must be a UUID") == 0);
+  REQUIRE_FALSE(IsUuid("123e4567-e89b-12d3-a456-42661417400"));   // one short
+  REQUIRE_FALSE(IsUuid("123e4567xe89b-12d3-a456-426614174000"));  // dash missing
+  REQUIRE(IsUuid("123E4567-E89B-12D3-A456-426614174000"));
+
+  absl::flat_hash_set<UserId> ids;
+  for (int i = 0; i < 1000; ++i) ids.insert(UserId::New());
+  REQUIRE(ids.size() == 1000);
+  static_assert(!std::is_convertible_v<UserId, TeamId>);
+}
+
+TEST_CASE("FakeClock moves only when told", "[common]") {
+  FakeClock clock(absl::FromUnixSeconds(100));
+  const Clock& c = clock;
+  REQUIRE(c.Now() == absl::FromUnixSeconds(100));
+  clock.Advance(absl::Seconds(5));
+  REQUIRE(c.Now() == absl::FromUnixSeconds(105));
+  clock.Set(absl::FromUnixSeconds(7));
+  REQUIRE(c.Now() == absl::FromUnixSeconds(7));
+}
+
+TEST_CASE("JSON escaping keeps log lines valid", "[common]") {
+  std::string out;
+  AppendJsonEscaped("a\"b\\c\nd\x01", out);
+  REQUIRE(out == "a\\\"b\\\\c\\nd\\u0001");
+  REQUIRE(InitLogging("info").ok());
+  REQUIRE(InitLogging("verbose").code() == absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace sb
