@@ -25,8 +25,8 @@ function(sb_library)
 endfunction()
 
 # Compiles .proto files (with gRPC services) into one static library. Generated code lands in
-# ${CMAKE_BINARY_DIR}/gen and is built as a unity build: gRPC/protobuf generated sources are slow to
-# compile one by one on a 2-core machine.
+# ${CMAKE_BINARY_DIR}/gen; the gRPC stubs are built as one unity translation unit per 16 files
+# (they are slow to compile one by one on a 2-core machine).
 function(sb_proto_library)
   cmake_parse_arguments(ARG "" "NAME;ROOT" "PROTOS;DEPS" ${ARGN})
   set(gen_dir ${CMAKE_BINARY_DIR}/gen)
@@ -47,6 +47,9 @@ function(sb_proto_library)
       COMMENT "protoc ${rel}"
       VERBATIM)
     list(APPEND srcs ${gen_dir}/${stem}.pb.cc ${gen_dir}/${stem}.grpc.pb.cc)
+    # protobuf 3.21's .pb.cc files each define file-static `schemas` and `file_default_instances`,
+    # so they cannot share a unity translation unit; the .grpc.pb.cc files can.
+    set_source_files_properties(${gen_dir}/${stem}.pb.cc PROPERTIES SKIP_UNITY_BUILD_INCLUSION ON)
   endforeach()
   add_library(${ARG_NAME} STATIC ${srcs})
   set_target_properties(${ARG_NAME} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 16)

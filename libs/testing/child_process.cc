@@ -135,10 +135,9 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
     std::fwrite(stdin_text.data(), 1, stdin_text.size(), f);
     std::fclose(f);
   }
-  std::vector<std::string> shell = {"/bin/sh", "-c", "\"$@\" <\"$0\" >\"$1\" 2>&1", in_path,
-                                    out_path};
-  // sh -c 'cmd' arg0 arg1 args...: $0=in, $1=out; shift the command in as "$@" after those two.
-  shell[2] = "f=$0; o=$1; shift 2; \"$@\" <\"$f\" >\"$o\" 2>&1";
+  // sh -c SCRIPT IN OUT CMD...: inside SCRIPT, $0 is IN and $1 is OUT; `shift` leaves CMD as "$@".
+  std::vector<std::string> shell = {"/bin/sh", "-c", "f=$0; o=$1; shift; \"$@\" <\"$f\" >\"$o\" 2>&1",
+                                    in_path, out_path};
   for (const auto& a : argv) shell.push_back(a);
   auto child = ChildProcess::Start({.argv = shell});
   if (!child.ok()) return child.status();

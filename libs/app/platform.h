@@ -1,0 +1,97 @@
+#pragma once
+
+// Platform is what a module's factory is given: the process configuration and the shared pieces
+// that exist once per process (clock, metrics registry, the service host for the gRPC server, and
+// the PostgreSQL pool and Redis client when the module depends on the "pg" / "redis" modules). It
+// is a plain struct of typed references, the way Grafana Mimir's modules read each other's fields:
+// no lookup by name.
+
+#include <memory>
+#include <set>
+#include <string>
+
+#include <grpcpp/channel.h>
+
+#include "absl/time/time.h"
+#include "libs/app/service_host.h"
+#include "libs/common/check.h"
+#include "libs/common/clock.h"
+
+namespace sb::metrics {
+class Registry;
+}
+namespace sb::pg {
+class Pool;
+}
+namespace sb::redis {
+class Client;
+}
+
+namespace sb::app {
+
+// Process-wide settings, each a flag with an SB_* environment twin (see DeclareProcessFlags).
+struct ProcessConfig {
+  std::string target = "all";
+  std::string grpc_addr = "127.0.0.1:9090";
+  std::string metrics_addr = "127.0.0.1:9464";
+  std::string log_level = "info";
+  int64_t grpc_max_threads = 64;
+  int64_t grpc_max_message_bytes = 4 * 1024 * 1024;
+  absl::Duration grpc_keepalive_time = absl::Seconds(30);
+  absl::Duration grpc_keepalive_timeout = absl::Seconds(10);
+  absl::Duration shutdown_grace = absl::Seconds(10);
+  absl::Duration health_interval = absl::Seconds(5);
+  std::string service_addr_template = "switchboard-{service}:9090";
+  std::string service_addrs;
+  bool migrate = true;
+  bool migrate_only = false;
+  absl::Duration startup_timeout = absl::Seconds(60);
+};
+
+class Platform {
+ public:
+  Platform(const ProcessConfig& config, Clock& clock, metrics::Registry& metrics,
+           ServiceHost& services)
+      : config_(config), clock_(clock), metrics_(metrics), services_(services) {}
+
+  const ProcessConfig& config() const { return config_; }
+  Clock& clock() const { return clock_; }
+  metrics::Registry& metrics() const { return metrics_; }
+  ServiceHost& services() const { return services_; }
+
+  // The PostgreSQL pool; only for modules that list "pg" in their deps.
+  pg::Pool& pg() const {
+    SB_CHECK(pg_ != nullptr) << "module uses pg without depending on the pg module";
+    return *pg_;
+  }
+  // The Redis client; only for modules that list "redis" in their deps.
+  redis::Client& redis() const {
+    SB_CHECK(redis_ != nullptr) << "module uses redis without depending on the redis module";
+    return *redis_;
+  }
+  void set_pg(pg::Pool* pool) { pg_ = pool; }
+  void set_redis(redis::Client* client) { redis_ = client; }
+
+  // A channel to another target's gRPC API ("identity", "routing", ...): this process's own server
+  // when it hosts that target (so `--target=all` runs the same gRPC path as production), otherwise
+  // the address from --service_addrs or --service_addr_template. Valid from Module::Start() on,
+  // once the server is listening; channels connect lazily.
+  std::shared_ptr<grpc::Channel> ChannelTo(const std::string& target) const;
+
+  // Set by the App.
+  void set_hosted_targets(std::set<std::string> targets) { hosted_ = std::move(targets); }
+  void set_local_grpc_port(int port) { local_port_ = port; }
+  int local_grpc_port() const { return local_port_; }
+
+ private:
+  const ProcessConfig& config_;
+  Clock& clock_;
+  metrics::Registry& metrics_;
+  ServiceHost& services_;
+  pg::Pool* pg_ = nullptr;
+  redis::Client* redis_ = nullptr;
+  std::set<std::string> hosted_;
+  int local_port_ = 0;
+};
+
+}  // namespace sb::app

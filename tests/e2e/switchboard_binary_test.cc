@@ -1,0 +1,232 @@
+// The real `switchboard` binary, started the way an operator starts it, against real PostgreSQL
+// and Redis: flags and exit codes, gRPC health of every service through a real gRPC client,
+// /metrics validated by promtool, migrations, and a clean SIGTERM.
+#include <catch2/catch.hpp>
+
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "libs/testing/child_process.h"
+#include "libs/testing/pg_server.h"
+#include "libs/testing/ports.h"
+#include "libs/testing/redis_server.h"
+
+namespace sb {
+namespace {
+
+using ::grpc::health::v1::Health;
+using ::grpc::health::v1::HealthCheckRequest;
+using ::grpc::health::v1::HealthCheckResponse;
+using testing::ChildProcess;
+using testing::RunCommand;
+
+const std::vector<std::string> kServices = {
+    "switchboard.identity.v1.IdentityService",   "switchboard.org.v1.OrgService",
+    "switchboard.routing.v1.RoutingService",     "switchboard.sip.v1.SipService",
+    "switchboard.media.v1.MediaService",         "switchboard.reporting.v1.ReportingService",
+    "switchboard.gateway.v1.GatewayService",
+};
+
+// A fresh database on the test server, and the test Redis.
+std::string FreshDatabase() {
+  auto server = testing::SharedTestPgDsn();
+  REQUIRE(server.ok());
+  auto dsn = testing::CreateTestDatabase(*server);
+  REQUIRE(dsn.ok());
+  return *dsn;
+}
+
+std::string TestRedisUrl() {
+  auto url = testing::SharedTestRedisUrl();
+  REQUIRE(url.ok());
+  return *url;
+}
+
+testing::CommandResult Switchboard(std::vector<std::string> args) {
+  args.insert(args.begin(), SB_SWITCHBOARD_BINARY);
+  auto result = RunCommand(args);
+  REQUIRE(result.ok());
+  return *result;
+}
+
+HealthCheckResponse::ServingStatus HealthOf(Health::Stub& stub, const std::string& service) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  HealthCheckRequest request;
+  request.set_service(service);
+  HealthCheckResponse response;
+  if (!stub.Check(&ctx, request, &response).ok()) return HealthCheckResponse::UNKNOWN;
+  return response.status();
+}
+
+template <typename Pred>
+bool Eventually(Pred pred, absl::Duration timeout = absl::Seconds(30)) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return pred();
+}
+
+// A running switchboard on free loopback ports with its own database.
+struct Running {
+  int grpc_port = testing::FreeTcpPort();
+  int metrics_port = testing::FreeTcpPort();
+  std::string dsn;
+  std::optional<ChildProcess> process;
+  std::unique_ptr<Health::Stub> health;
+
+  std::string Url(const std::string& path) const {
+    return absl::StrCat("http://127.0.0.1:", metrics_port, path);
+  }
+};
+
+std::unique_ptr<Running> Start(std::vector<std::string> extra = {},
+                               std::string redis_url = TestRedisUrl()) {
+  auto r = std::make_unique<Running>();
+  r->dsn = FreshDatabase();
+  std::vector<std::string> argv = {SB_SWITCHBOARD_BINARY,
+                                   "--target=all",
+                                   absl::StrCat("--grpc_addr=127.0.0.1:", r->grpc_port),
+                                   absl::StrCat("--metrics_addr=127.0.0.1:", r->metrics_port),
+                                   "--health_interval=100ms",
+                                   "--log_level=warn"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  auto child = ChildProcess::Start(
+      {.argv = argv, .env = {"SB_PG_DSN=" + r->dsn, "SB_REDIS_URL=" + redis_url}});
+  REQUIRE(child.ok());
+  r->process.emplace(std::move(*child));
+  r->health = Health::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", r->grpc_port),
+                                                  grpc::InsecureChannelCredentials()));
+  return r;
+}
+
+TEST_CASE("switchboard --help lists every flag with its environment twin", "[e2e]") {
+  const auto result = Switchboard({"--help"});
+  CHECK(result.exit_code == 0);
+  for (const char* text :
+       {"Targets: all, identity, org, routing, media, sip, reporting, gateway", "--target",
+        "--grpc_addr (env SB_GRPC_ADDR", "--pg_dsn (env SB_PG_DSN", "--redis_url (env SB_REDIS_URL",
+        "--metrics_addr", "--shutdown_grace", "--log_level", "--migrate_only"}) {
+    INFO(text);
+    CHECK(result.output.find(text) != std::string::npos);
+  }
+}
+
+TEST_CASE("switchboard refuses an unknown target with exit code 2", "[e2e]") {
+  const auto result = Switchboard({"--target=identity,billing"});
+  CHECK(result.exit_code == 2);
+  CHECK(result.output.find("unknown target 'billing' in --target; known targets: all, identity") !=
+        std::string::npos);
+}
+
+TEST_CASE("switchboard refuses invalid configuration naming the flag", "[e2e]") {
+  auto result = Switchboard({"--grpc_max_threads=0"});
+  CHECK(result.exit_code == 2);
+  CHECK(result.output.find("invalid value for --grpc_max_threads='0'") != std::string::npos);
+
+  result = Switchboard({"--grpc_addr=nowhere"});
+  CHECK(result.exit_code == 2);
+  CHECK(result.output.find("--grpc_addr") != std::string::npos);
+
+  result = Switchboard({"--no_such_flag=1"});
+  CHECK(result.exit_code == 2);
+  CHECK(result.output.find("unknown flag --no_such_flag") != std::string::npos);
+
+  auto env_result = RunCommand({"env", "SB_HEALTH_INTERVAL=soon", SB_SWITCHBOARD_BINARY});
+  REQUIRE(env_result.ok());
+  CHECK(env_result->exit_code == 2);
+  CHECK(env_result->output.find("from SB_HEALTH_INTERVAL='soon'") != std::string::npos);
+}
+
+TEST_CASE("switchboard --target=all serves health for every service, metrics, and drains on "
+          "SIGTERM",
+          "[e2e]") {
+  auto r = Start();
+  REQUIRE(Eventually([&] { return HealthOf(*r->health, "") == HealthCheckResponse::SERVING; }));
+  for (const auto& service : kServices) {
+    INFO(service);
+    CHECK(HealthOf(*r->health, service) == HealthCheckResponse::SERVING);
+  }
+
+  auto ready = RunCommand({"curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
+                           r->Url("/readyz")});
+  REQUIRE(ready.ok());
+  CHECK(ready->output == "200");
+
+  auto metrics = RunCommand({"curl", "-sSf", r->Url("/metrics")});
+  REQUIRE(metrics.ok());
+  REQUIRE(metrics->exit_code == 0);
+  CHECK(metrics->output.find("grpc_server_handled_total{grpc_service=\"grpc.health.v1.Health\"") !=
+        std::string::npos);
+  CHECK(metrics->output.find("process_resident_memory_bytes") != std::string::npos);
+  auto promtool = RunCommand({"promtool", "check", "metrics"}, metrics->output);
+  REQUIRE(promtool.ok());
+  INFO(promtool->output);
+  CHECK(promtool->exit_code == 0);
+  CHECK(promtool->output.empty());
+
+  // Migrations ran: each service with a schema has it, with its first version recorded.
+  pqxx::connection db(r->dsn);
+  pqxx::work tx(db);
+  for (const char* schema : {"identity", "org", "routing", "media", "reporting"}) {
+    INFO(schema);
+    CHECK(tx.exec_params1("SELECT count(*) FROM pg_namespace WHERE nspname = $1", schema)[0]
+              .as<int>() == 1);
+  }
+  tx.commit();
+
+  const absl::Time sent = absl::Now();
+  r->process->Signal(SIGTERM);
+  auto code = r->process->Wait(absl::Seconds(5));
+  REQUIRE(code.ok());
+  CHECK(*code == 0);
+  CHECK(absl::Now() - sent < absl::Seconds(5));
+}
+
+TEST_CASE("a service whose own dependency is down is NOT_SERVING while the others serve",
+          "[e2e]") {
+  // Redis at a port where nothing listens: pg-only services serve, Redis users do not.
+  auto r = Start({}, absl::StrCat("redis://127.0.0.1:", testing::FreeTcpPort()));
+  REQUIRE(Eventually([&] {
+    return HealthOf(*r->health, "switchboard.identity.v1.IdentityService") ==
+           HealthCheckResponse::SERVING;
+  }));
+  CHECK(HealthOf(*r->health, "switchboard.org.v1.OrgService") == HealthCheckResponse::SERVING);
+  CHECK(HealthOf(*r->health, "switchboard.sip.v1.SipService") == HealthCheckResponse::NOT_SERVING);
+  CHECK(HealthOf(*r->health, "switchboard.gateway.v1.GatewayService") ==
+        HealthCheckResponse::NOT_SERVING);
+  CHECK(HealthOf(*r->health, "") == HealthCheckResponse::NOT_SERVING);
+  auto ready = RunCommand({"curl", "-sS", "-w", "\n%{http_code}", r->Url("/readyz")});
+  REQUIRE(ready.ok());
+  CHECK(ready->output.find("redis: UNAVAILABLE") != std::string::npos);
+  CHECK(ready->output.substr(ready->output.size() - 3) == "503");
+  r->process->Signal(SIGTERM);
+  auto code = r->process->Wait(absl::Seconds(5));
+  REQUIRE(code.ok());
+  CHECK(*code == 0);
+}
+
+TEST_CASE("switchboard --migrate_only applies migrations and exits", "[e2e]") {
+  const std::string dsn = FreshDatabase();
+  auto result = RunCommand({"env", "SB_PG_DSN=" + dsn, SB_SWITCHBOARD_BINARY, "--migrate_only",
+                            "--target=identity,org", "--log_level=warn"});
+  REQUIRE(result.ok());
+  INFO(result->output);
+  CHECK(result->exit_code == 0);
+  pqxx::connection db(dsn);
+  pqxx::work tx(db);
+  CHECK(tx.exec1("SELECT count(*) FROM pg_namespace WHERE nspname IN ('identity', 'org')")[0]
+            .as<int>() == 2);
+  CHECK(tx.exec1("SELECT count(*) FROM pg_namespace WHERE nspname = 'reporting'")[0].as<int>() ==
+        0);
+}
+
+}  // namespace
+}  // namespace sb
