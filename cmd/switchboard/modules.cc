@@ -13,15 +13,9 @@ namespace sb {
 
 std::vector<app::ModuleSpec> AllModules() {
   return {
-      app::PgModule(),
-      app::RedisModule(),
-      identity::IdentityModule(),
-      org::OrgModule(),
-      routing::RoutingModule(),
-      media::MediaModule(),
-      sip::SipModule(),
-      reporting::ReportingModule(),
-      gateway::GatewayModule(),
+      app::PgModule(),  app::RedisModule(),           identity::IdentityModule(),
+      org::OrgModule(), routing::RoutingModule(),     media::MediaModule(),
+      sip::SipModule(), reporting::ReportingModule(), gateway::GatewayModule(),
   };
 }
 

@@ -6,7 +6,9 @@
 
 #include <atomic>
 #include <cstdio>
+#include <deque>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -72,6 +74,9 @@ void DeclareProcessFlags(FlagSet& flags, ProcessConfig& c) {
   flags.Add("shutdown_grace", &c.shutdown_grace,
             "On SIGTERM, how long in-flight RPCs may take to finish before they are cancelled.",
             PositiveDuration());
+  flags.Add("shutdown_delay", &c.shutdown_delay,
+            "On SIGTERM, how long to keep serving while reporting NOT_SERVING before draining "
+            "(give load balancers and Kubernetes endpoints time to stop sending new work).");
   flags.Add("health_interval", &c.health_interval,
             "How often dependency checks (PostgreSQL, Redis) run for gRPC health and /readyz.",
             PositiveDuration());
@@ -91,9 +96,9 @@ void DeclareProcessFlags(FlagSet& flags, ProcessConfig& c) {
 
 std::shared_ptr<grpc::Channel> Platform::ChannelTo(const std::string& target) const {
   std::string addr;
-  if (hosted_.contains(target)) {
-    SB_CHECK(local_port_ > 0) << "ChannelTo(" << target << ") before the server listens";
-    addr = absl::StrCat("127.0.0.1:", local_port_);
+  if (shared_->hosted.contains(target)) {
+    SB_CHECK(shared_->local_port > 0) << "ChannelTo(" << target << ") before the server listens";
+    addr = absl::StrCat("127.0.0.1:", shared_->local_port);
   } else {
     for (absl::string_view item : absl::StrSplit(config_.service_addrs, ',', absl::SkipEmpty())) {
       std::pair<std::string, std::string> kv = absl::StrSplit(item, absl::MaxSplits('=', 1));
@@ -129,7 +134,10 @@ struct App::State {
   int grpc_port = 0;
   std::unique_ptr<HealthMonitor> health;
   std::unique_ptr<metrics::AdminHttpServer> http;
+  DrainTracker drain;
+  std::deque<Platform> module_platforms;  // one restricted view per module, stable addresses
   bool shut_down = false;
+  std::atomic<bool> stop_notified{false};
   absl::Notification stop_requested;
 };
 
@@ -148,7 +156,7 @@ std::vector<std::string> App::module_names() const {
 }
 
 void App::RequestStop() {
-  if (!state_->stop_requested.HasBeenNotified()) state_->stop_requested.Notify();
+  if (!state_->stop_notified.exchange(true)) state_->stop_requested.Notify();
 }
 
 void App::WaitForStopRequest() { state_->stop_requested.WaitForNotification(); }
@@ -157,8 +165,8 @@ namespace {
 
 // Applies migrations, retrying while PostgreSQL is unavailable (it may still be starting) until
 // `timeout` or a stop request.
-absl::Status MigrateWithRetry(pg::Pool& pool, const pg::MigrationSet& set,
-                              absl::Duration timeout, absl::Notification& stop) {
+absl::Status MigrateWithRetry(pg::Pool& pool, const pg::MigrationSet& set, absl::Duration timeout,
+                              absl::Notification& stop) {
   const absl::Time deadline = absl::Now() + timeout;
   absl::Duration backoff = absl::Milliseconds(200);
   while (true) {
@@ -179,8 +187,7 @@ absl::Status MigrateWithRetry(pg::Pool& pool, const pg::MigrationSet& set,
 
 absl::Status App::Start() {
   State& s = *state_;
-  std::vector<std::string> targets =
-      absl::StrSplit(s.config.target, ',', absl::SkipWhitespace());
+  std::vector<std::string> targets = absl::StrSplit(s.config.target, ',', absl::SkipWhitespace());
   SB_ASSIGN_OR_RETURN(std::vector<const ModuleSpec*> order, ResolveModules(s.specs, targets));
 
   std::set<std::string> hosted;
@@ -195,22 +202,33 @@ absl::Status App::Start() {
     return status;
   };
 
+  // Each module sees the platform restricted to itself and its transitive dependencies.
+  std::map<std::string, const ModuleSpec*> by_name;
+  for (const auto& spec : s.specs) by_name[spec.name] = &spec;
+  std::function<void(const ModuleSpec*, std::set<std::string>&)> closure =
+      [&](const ModuleSpec* spec, std::set<std::string>& out) {
+        if (!out.insert(spec->name).second) return;
+        for (const auto& dep : spec->deps) closure(by_name.at(dep), out);
+      };
+
   for (const ModuleSpec* spec : order) {
+    std::set<std::string> visible;
+    closure(spec, visible);
+    Platform& platform = s.module_platforms.emplace_back(s.platform.ForModule(visible));
     if (spec->migrations != nullptr && (s.config.migrate || s.config.migrate_only)) {
-      if (absl::Status m = MigrateWithRetry(s.platform.pg(), *spec->migrations,
+      if (absl::Status m = MigrateWithRetry(platform.pg(), *spec->migrations,
                                             s.config.startup_timeout, s.stop_requested);
           !m.ok()) {
-        return fail(absl::Status(m.code(), absl::StrCat("migrations of module ", spec->name,
-                                                        ": ", m.message())));
+        return fail(absl::Status(
+            m.code(), absl::StrCat("migrations of module ", spec->name, ": ", m.message())));
       }
     }
     // A migration Job needs the database, not the services: create only infrastructure.
     if (s.config.migrate_only && spec->is_target) continue;
-    auto module = spec->create(s.platform);
+    auto module = spec->create(platform);
     if (!module.ok()) {
-      return fail(absl::Status(module.status().code(),
-                               absl::StrCat("module ", spec->name, ": ",
-                                            module.status().message())));
+      return fail(absl::Status(module.status().code(), absl::StrCat("module ", spec->name, ": ",
+                                                                    module.status().message())));
     }
     s.modules.emplace_back(spec->name, std::move(*module));
     spdlog::debug("module {} created", spec->name);
@@ -230,29 +248,30 @@ absl::Status App::Start() {
   builder.SetResourceQuota(quota);
   builder.SetMaxReceiveMessageSize(static_cast<int>(s.config.grpc_max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(s.config.grpc_max_message_bytes));
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS,
-                             static_cast<int>(absl::ToInt64Milliseconds(s.config.grpc_keepalive_time)));
+  builder.AddChannelArgument(
+      GRPC_ARG_KEEPALIVE_TIME_MS,
+      static_cast<int>(absl::ToInt64Milliseconds(s.config.grpc_keepalive_time)));
   builder.AddChannelArgument(
       GRPC_ARG_KEEPALIVE_TIMEOUT_MS,
       static_cast<int>(absl::ToInt64Milliseconds(s.config.grpc_keepalive_timeout)));
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // A second process on the same port must fail to start, not silently share the traffic.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Clients (other services, probes) may ping every 10 s without being told to back off.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   for (const auto& entry : s.host.services()) builder.RegisterService(entry.service);
-  builder.experimental().SetInterceptorCreators(DefaultInterceptors(s.registry));
+  builder.experimental().SetInterceptorCreators(DefaultInterceptors(s.registry, s.drain));
   s.server = builder.BuildAndStart();
   if (!s.server || s.grpc_port == 0) {
     s.server.reset();
-    return fail(absl::UnavailableError(
-        absl::StrCat("cannot listen on --grpc_addr=", s.config.grpc_addr,
-                     " (address in use or not local?)")));
+    return fail(absl::UnavailableError(absl::StrCat(
+        "cannot listen on --grpc_addr=", s.config.grpc_addr, " (address in use or not local?)")));
   }
   s.platform.set_local_grpc_port(s.grpc_port);
-
+  // Nothing is SERVING until every module has started and the first checks have passed.
+  s.server->GetHealthCheckService()->SetServingStatus("", false);
   s.health = std::make_unique<HealthMonitor>(s.host, s.config.health_interval);
-  s.health->CheckNow(s.server->GetHealthCheckService());
-  s.health->Start(s.server->GetHealthCheckService());
 
   const auto [http_host, http_port] = SplitHostPort(s.config.metrics_addr);
   s.http = std::make_unique<metrics::AdminHttpServer>(
@@ -267,8 +286,8 @@ absl::Status App::Start() {
     return metrics::HttpResponse{.status = 503, .body = health->Report()};
   });
   if (absl::Status h = s.http->Start(); !h.ok()) {
-    return fail(absl::Status(h.code(), absl::StrCat("--metrics_addr=", s.config.metrics_addr,
-                                                    ": ", h.message())));
+    return fail(absl::Status(
+        h.code(), absl::StrCat("--metrics_addr=", s.config.metrics_addr, ": ", h.message())));
   }
 
   for (auto& [name, module] : s.modules) {
@@ -277,6 +296,8 @@ absl::Status App::Start() {
     }
     ++s.started;
   }
+  s.health->CheckNow(s.server->GetHealthCheckService());
+  s.health->Start(s.server->GetHealthCheckService());
   spdlog::info("switchboard {} serving targets [{}] grpc=:{} metrics=:{} ready={}", kVersion,
                absl::StrJoin(module_names(), ","), s.grpc_port, s.http->port(),
                s.health->Ready() ? "yes" : "no");
@@ -288,18 +309,32 @@ void App::Shutdown() {
   if (s.shut_down) return;
   s.shut_down = true;
   if (s.server) {
-    // Readiness first, so load balancers and probes stop sending new work, then drain.
-    if (s.health) s.health->Stop();
+    // Readiness first (/readyz and gRPC health), so that load balancers and probes stop sending
+    // new work; then let modules end their streams; then drain what is in flight.
+    if (s.health) s.health->SetDraining();
     s.server->GetHealthCheckService()->Shutdown();
-    spdlog::info("draining gRPC server (up to {})", absl::FormatDuration(s.config.shutdown_grace));
-    s.server->Shutdown(std::chrono::system_clock::now() +
-                       absl::ToChronoMilliseconds(s.config.shutdown_grace));
+    if (s.config.shutdown_delay > absl::ZeroDuration()) absl::SleepFor(s.config.shutdown_delay);
+    for (size_t i = s.started; i > 0; --i) s.modules[i - 1].second->Drain();
+    // Wait for the RPCs in flight (late arrivals are cancelled), at most the grace period; then
+    // shut the server down at once, cancelling whatever is still running.
+    s.drain.StartDraining();
+    const absl::Time deadline = absl::Now() + s.config.shutdown_grace;
+    spdlog::info("draining {} RPCs in flight (up to {})", s.drain.in_flight(),
+                 absl::FormatDuration(s.config.shutdown_grace));
+    while (s.drain.in_flight() > 0 && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(5));
+    if (s.drain.in_flight() > 0) {
+      spdlog::warn("cancelling {} RPCs still in flight after the grace period",
+                   s.drain.in_flight());
+    }
+    s.server->Shutdown(std::chrono::system_clock::now());
     s.server->Wait();
   }
-  for (size_t i = s.started; i > 0; --i) s.modules[i - 1].second->Stop();
-  while (!s.modules.empty()) s.modules.pop_back();
+  if (s.health) s.health->Stop();
+  // The HTTP listener reads metrics that modules may own: stop it before they go.
   if (s.http) s.http->Stop();
+  for (size_t i = s.started; i > 0; --i) s.modules[i - 1].second->Stop();
   s.server.reset();
+  while (!s.modules.empty()) s.modules.pop_back();
   spdlog::info("switchboard stopped");
 }
 
@@ -343,12 +378,20 @@ int RunMain(int argc, char** argv, const std::vector<ModuleSpec>& specs) {
   // waiting for a database.
   std::atomic<bool> finishing{false};
   std::thread signal_thread([&app, &finishing, stop_signals] {
-    int signo = 0;
-    sigwait(&stop_signals, &signo);
-    if (!finishing) {
-      spdlog::info("received {}, shutting down", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+    for (int count = 0;; ++count) {
+      int signo = 0;
+      sigwait(&stop_signals, &signo);
+      if (finishing) return;
+      if (count == 0) {
+        spdlog::info("received {}, shutting down", signo == SIGTERM ? "SIGTERM" : "SIGINT");
+        app.RequestStop();
+      } else {
+        // A second signal means the operator will not wait for the drain.
+        spdlog::warn("received a second stop signal, exiting without draining");
+        std::fflush(nullptr);
+        _exit(1);
+      }
     }
-    app.RequestStop();
   });
   auto finish = [&](int code) {
     // Wake the signal thread if no signal came, so that it can be joined.

@@ -140,9 +140,8 @@ absl::Status FlagSet::Parse(const std::vector<std::string>& args, const EnvLooku
     const std::string env_name = EnvName(name);
     if (auto value = env(env_name)) {
       if (std::string err = flag.set(*value); !err.empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("invalid value for --", name, " (from ", env_name, "='", *value,
-                         "'): ", err));
+        return absl::InvalidArgumentError(absl::StrCat("invalid value for --", name, " (from ",
+                                                       env_name, "='", *value, "'): ", err));
       }
     }
   }
@@ -198,8 +197,8 @@ absl::Status FlagSet::Parse(const std::vector<std::string>& args, const EnvLooku
 std::string FlagSet::Help() const {
   std::string out;
   for (const auto& [name, flag] : flags_) {
-    absl::StrAppend(&out, "  --", name, " (env ", EnvName(name), ", default \"",
-                    flag.default_text, "\")\n      ", flag.help, "\n");
+    absl::StrAppend(&out, "  --", name, " (env ", EnvName(name), ", default \"", flag.default_text,
+                    "\")\n      ", flag.help, "\n");
   }
   return out;
 }

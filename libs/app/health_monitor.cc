@@ -60,9 +60,14 @@ void HealthMonitor::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
+void HealthMonitor::SetDraining() {
+  absl::MutexLock lock(&mu_);
+  draining_ = true;
+}
+
 bool HealthMonitor::Ready() const {
   absl::MutexLock lock(&mu_);
-  if (!checked_) return false;
+  if (!checked_ || draining_) return false;
   for (const auto& [name, status] : last_) {
     if (!status.ok()) return false;
   }
@@ -71,7 +76,8 @@ bool HealthMonitor::Ready() const {
 
 std::string HealthMonitor::Report() const {
   absl::MutexLock lock(&mu_);
-  if (!checked_) return "not checked yet\n";
+  if (draining_) return "draining: shutting down\n";
+  if (!checked_) return "starting\n";
   std::string out;
   for (const auto& [name, status] : last_) {
     if (!status.ok()) absl::StrAppend(&out, name, ": ", status.ToString(), "\n");

@@ -33,7 +33,10 @@ class HealthMonitor {
   // Stops the thread; after it nothing is published.
   void Stop();
 
-  // True when every service's checks passed in the last round.
+  // From now on Ready() is false and Report() says so: the process is shutting down.
+  void SetDraining();
+
+  // True when every service's checks passed in the last round and the process is not draining.
   bool Ready() const;
   // A human-readable line per failing check for /readyz, empty when ready.
   std::string Report() const;
@@ -46,6 +49,7 @@ class HealthMonitor {
   mutable absl::Mutex mu_;
   std::map<std::string, absl::Status> last_ ABSL_GUARDED_BY(mu_);
   bool checked_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
   absl::Notification stop_;
   std::thread thread_;
 };

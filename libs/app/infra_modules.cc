@@ -59,8 +59,8 @@ ModuleSpec RedisModule() {
       .is_target = false,
       .declare_flags =
           [config](FlagSet& flags) {
-            flags.Add("redis_url", &config->url, "Redis address: redis://[:password@]host:port[/db].",
-                      NonEmpty());
+            flags.Add("redis_url", &config->url,
+                      "Redis address: redis://[:password@]host:port[/db].", NonEmpty());
             flags.Add("redis_pool_size", &config->pool_size,
                       "Most Redis connections this process opens.", InRange(1, 1000));
             flags.Add("redis_command_timeout", &config->command_timeout,
@@ -69,11 +69,10 @@ ModuleSpec RedisModule() {
           },
       .create = [config](Platform& platform) -> absl::StatusOr<std::unique_ptr<Module>> {
         auto module = std::make_unique<OwningModule>();
-        SB_ASSIGN_OR_RETURN(
-            std::unique_ptr<redis::Client> client,
-            redis::Client::Create({.url = config->url,
-                                   .pool_size = static_cast<int>(config->pool_size),
-                                   .command_timeout = config->command_timeout}));
+        SB_ASSIGN_OR_RETURN(std::unique_ptr<redis::Client> client,
+                            redis::Client::Create({.url = config->url,
+                                                   .pool_size = static_cast<int>(config->pool_size),
+                                                   .command_timeout = config->command_timeout}));
         redis::Client& client_ref = module->Own(std::move(client));
         platform.set_redis(&client_ref);
         platform.services().AddCheck("redis", [&client_ref] { return client_ref.Ping(); });

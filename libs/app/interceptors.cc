@@ -1,10 +1,12 @@
 #include "libs/app/interceptors.h"
 
+#include <grpcpp/server_context.h>
 #include <spdlog/spdlog.h>
 
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
@@ -27,19 +29,23 @@ constexpr int kCodeCount = 17;
 
 const char* CodeName(int code) {
   static constexpr std::array<const char*, kCodeCount> kNames = {
-      "OK",       "Canceled",          "Unknown",          "InvalidArgument",    "DeadlineExceeded",
-      "NotFound", "AlreadyExists",     "PermissionDenied", "ResourceExhausted",  "FailedPrecondition",
-      "Aborted",  "OutOfRange",        "Unimplemented",    "Internal",           "Unavailable",
+      "OK",       "Canceled",       "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+      "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+      "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
       "DataLoss", "Unauthenticated"};
   return code >= 0 && code < kCodeCount ? kNames[code] : "Unknown";
 }
 
 const char* TypeName(ServerRpcInfo::Type type) {
   switch (type) {
-    case ServerRpcInfo::Type::UNARY: return "unary";
-    case ServerRpcInfo::Type::CLIENT_STREAMING: return "client_stream";
-    case ServerRpcInfo::Type::SERVER_STREAMING: return "server_stream";
-    case ServerRpcInfo::Type::BIDI_STREAMING: return "bidi_stream";
+    case ServerRpcInfo::Type::UNARY:
+      return "unary";
+    case ServerRpcInfo::Type::CLIENT_STREAMING:
+      return "client_stream";
+    case ServerRpcInfo::Type::SERVER_STREAMING:
+      return "server_stream";
+    case ServerRpcInfo::Type::BIDI_STREAMING:
+      return "bidi_stream";
   }
   return "unknown";
 }
@@ -73,8 +79,9 @@ struct MethodMetrics {
 class MetricsTable {
  public:
   explicit MetricsTable(metrics::Registry& registry)
-      : started_(Must(registry.AddCounter("grpc_server_started_total", "RPCs started on the server.",
-                                          {"grpc_service", "grpc_method", "grpc_type"}))),
+      : started_(
+            Must(registry.AddCounter("grpc_server_started_total", "RPCs started on the server.",
+                                     {"grpc_service", "grpc_method", "grpc_type"}))),
         handled_(Must(registry.AddCounter(
             "grpc_server_handled_total", "RPCs completed on the server, by status code.",
             {"grpc_service", "grpc_method", "grpc_type", "grpc_code"}))),
@@ -165,11 +172,21 @@ std::string MetadataValue(const std::multimap<grpc::string_ref, grpc::string_ref
 
 class CallContextInterceptor final : public Interceptor {
  public:
-  explicit CallContextInterceptor(ServerRpcInfo* info) : info_(info) {}
+  CallContextInterceptor(ServerRpcInfo* info, DrainTracker& drain) : info_(info), drain_(drain) {}
+  ~CallContextInterceptor() override {
+    if (counted_) drain_.Leave();
+  }
 
   void Intercept(InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
       start_ = std::chrono::steady_clock::now();
+      if (drain_.draining()) {
+        // Too late: the process is shutting down and health already says NOT_SERVING.
+        info_->server_context()->TryCancel();
+      } else if (std::strcmp(info_->method(), "/grpc.health.v1.Health/Watch") != 0) {
+        drain_.Enter();
+        counted_ = true;
+      }
       const auto* md = methods->GetRecvInitialMetadata();
       if (md != nullptr) {
         request_id_ = MetadataValue(*md, "x-request-id");
@@ -189,11 +206,11 @@ class CallContextInterceptor final : public Interceptor {
                            status.error_code() == grpc::StatusCode::DATA_LOSS;
       const auto level = serious ? spdlog::level::warn : spdlog::level::debug;
       if (spdlog::should_log(level)) {
-        const double ms = std::chrono::duration<double, std::milli>(
-                              std::chrono::steady_clock::now() - start_).count();
-        ScopedLogFields fields({{"request_id", request_id_},
-                                {"tenant", tenant_id_},
-                                {"call_id", call_id_}});
+        const double ms =
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_)
+                .count();
+        ScopedLogFields fields(
+            {{"request_id", request_id_}, {"tenant", tenant_id_}, {"call_id", call_id_}});
         spdlog::log(level, "rpc {} {} {:.3f}ms{}{}{}", info_->method(),
                     CodeName(status.error_code()), ms, has_token_ ? " bearer" : "",
                     status.ok() ? "" : ": ", status.error_message());
@@ -204,6 +221,8 @@ class CallContextInterceptor final : public Interceptor {
 
  private:
   ServerRpcInfo* info_;
+  DrainTracker& drain_;
+  bool counted_ = false;
   std::chrono::steady_clock::time_point start_;
   std::string request_id_;
   std::string tenant_id_;
@@ -213,17 +232,21 @@ class CallContextInterceptor final : public Interceptor {
 
 class CallContextInterceptorFactory final : public ServerInterceptorFactoryInterface {
  public:
+  explicit CallContextInterceptorFactory(DrainTracker& drain) : drain_(drain) {}
   Interceptor* CreateServerInterceptor(ServerRpcInfo* info) override {
-    return new CallContextInterceptor(info);
+    return new CallContextInterceptor(info, drain_);
   }
+
+ private:
+  DrainTracker& drain_;
 };
 
 }  // namespace
 
 std::vector<std::unique_ptr<ServerInterceptorFactoryInterface>> DefaultInterceptors(
-    metrics::Registry& registry) {
+    metrics::Registry& registry, DrainTracker& drain) {
   std::vector<std::unique_ptr<ServerInterceptorFactoryInterface>> out;
-  out.push_back(std::make_unique<CallContextInterceptorFactory>());
+  out.push_back(std::make_unique<CallContextInterceptorFactory>(drain));
   out.push_back(std::make_unique<MetricsInterceptorFactory>(registry));
   return out;
 }

@@ -23,9 +23,8 @@ absl::StatusOr<std::vector<const ModuleSpec*>> ResolveModules(
 
   std::vector<const ModuleSpec*> roots;
   if (targets.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--target is empty; choose all or some of: ",
-                     absl::StrJoin(TargetNames(specs), ", ")));
+    return absl::InvalidArgumentError(absl::StrCat("--target is empty; choose all or some of: ",
+                                                   absl::StrJoin(TargetNames(specs), ", ")));
   }
   for (const auto& target : targets) {
     if (target == "all") {
@@ -36,9 +35,9 @@ absl::StatusOr<std::vector<const ModuleSpec*>> ResolveModules(
     }
     auto it = by_name.find(target);
     if (it == by_name.end() || !it->second->is_target) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown target '", target, "' in --target; known targets: all, ",
-                       absl::StrJoin(TargetNames(specs), ", ")));
+      return absl::InvalidArgumentError(absl::StrCat("unknown target '", target,
+                                                     "' in --target; known targets: all, ",
+                                                     absl::StrJoin(TargetNames(specs), ", ")));
     }
     roots.push_back(it->second);
   }

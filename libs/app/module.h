@@ -3,8 +3,8 @@
 // The module system. Each service (and each piece of shared infrastructure such as the PostgreSQL
 // pool) is a module: a name, the modules it needs, the flags it declares, and a factory. The one
 // module list (cmd/switchboard/modules.cc) is the only place that names them all;
-// `switchboard --target=a,b` creates the chosen targets and everything they depend on, in dependency
-// order, and stops them in reverse.
+// `switchboard --target=a,b` creates the chosen targets and everything they depend on, in
+// dependency order, and stops them in reverse.
 
 #include <functional>
 #include <memory>
@@ -21,12 +21,15 @@ namespace sb::app {
 class Platform;
 
 // A created module. Start() runs after every selected module is created and the gRPC server is
-// serving (start background work here: consumers, timers); Stop() runs in reverse order after the
-// server has drained. Both are called on the main thread.
+// serving (start background work here: consumers, timers). On shutdown, Drain() runs (in reverse
+// order) once health reports NOT_SERVING and before the gRPC server stops taking calls: end
+// long-lived streams there so that the drain need not wait for them. Stop() runs in reverse order
+// after the server has drained. All are called on the main thread.
 class Module {
  public:
   virtual ~Module() = default;
   virtual absl::Status Start() { return absl::OkStatus(); }
+  virtual void Drain() {}
   virtual void Stop() {}
 };
 

@@ -27,9 +27,13 @@ class OwningModule final : public Module {
     return ref;
   }
   void OnStart(std::function<absl::Status()> start) { start_ = std::move(start); }
+  void OnDrain(std::function<void()> drain) { drain_ = std::move(drain); }
   void OnStop(std::function<void()> stop) { stop_ = std::move(stop); }
 
   absl::Status Start() override { return start_ ? start_() : absl::OkStatus(); }
+  void Drain() override {
+    if (drain_) drain_();
+  }
   void Stop() override {
     if (stop_) stop_();
   }
@@ -40,6 +44,7 @@ class OwningModule final : public Module {
  private:
   std::vector<std::shared_ptr<void>> owned_;
   std::function<absl::Status()> start_;
+  std::function<void()> drain_;
   std::function<void()> stop_;
 };
 

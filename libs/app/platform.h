@@ -7,6 +7,7 @@
 // no lookup by name.
 
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -32,16 +33,17 @@ namespace sb::app {
 // Process-wide settings, each a flag with an SB_* environment twin (see DeclareProcessFlags).
 struct ProcessConfig {
   std::string target = "all";
-  std::string grpc_addr = "127.0.0.1:9090";
+  std::string grpc_addr = "127.0.0.1:50051";
   std::string metrics_addr = "127.0.0.1:9464";
   std::string log_level = "info";
   int64_t grpc_max_threads = 64;
   int64_t grpc_max_message_bytes = 4 * 1024 * 1024;
   absl::Duration grpc_keepalive_time = absl::Seconds(30);
   absl::Duration grpc_keepalive_timeout = absl::Seconds(10);
-  absl::Duration shutdown_grace = absl::Seconds(10);
+  absl::Duration shutdown_grace = absl::Seconds(4);
+  absl::Duration shutdown_delay = absl::ZeroDuration();
   absl::Duration health_interval = absl::Seconds(5);
-  std::string service_addr_template = "switchboard-{service}:9090";
+  std::string service_addr_template = "switchboard-{service}:50051";
   std::string service_addrs;
   bool migrate = true;
   bool migrate_only = false;
@@ -52,7 +54,20 @@ class Platform {
  public:
   Platform(const ProcessConfig& config, Clock& clock, metrics::Registry& metrics,
            ServiceHost& services)
-      : config_(config), clock_(clock), metrics_(metrics), services_(services) {}
+      : config_(config),
+        clock_(clock),
+        metrics_(metrics),
+        services_(services),
+        shared_(std::make_shared<Shared>()) {}
+
+  // The same platform as seen by one module: pg() and redis() only work when `modules` (the
+  // module's own name and its transitive dependencies) includes "pg" / "redis", so a module that
+  // forgot a dependency fails under `--target=all` exactly as it would running alone.
+  Platform ForModule(std::set<std::string> modules) const {
+    Platform copy = *this;
+    copy.visible_ = std::move(modules);
+    return copy;
+  }
 
   const ProcessConfig& config() const { return config_; }
   Clock& clock() const { return clock_; }
@@ -61,16 +76,19 @@ class Platform {
 
   // The PostgreSQL pool; only for modules that list "pg" in their deps.
   pg::Pool& pg() const {
-    SB_CHECK(pg_ != nullptr) << "module uses pg without depending on the pg module";
-    return *pg_;
+    SB_CHECK(Visible("pg")) << "module uses pg without depending on the pg module";
+    SB_CHECK(shared_->pg != nullptr);
+    return *shared_->pg;
   }
   // The Redis client; only for modules that list "redis" in their deps.
   redis::Client& redis() const {
-    SB_CHECK(redis_ != nullptr) << "module uses redis without depending on the redis module";
-    return *redis_;
+    SB_CHECK(Visible("redis")) << "module uses redis without depending on the redis module";
+    SB_CHECK(shared_->redis != nullptr);
+    return *shared_->redis;
   }
-  void set_pg(pg::Pool* pool) { pg_ = pool; }
-  void set_redis(redis::Client* client) { redis_ = client; }
+  // Called by the "pg" and "redis" modules.
+  void set_pg(pg::Pool* pool) { shared_->pg = pool; }
+  void set_redis(redis::Client* client) { shared_->redis = client; }
 
   // A channel to another target's gRPC API ("identity", "routing", ...): this process's own server
   // when it hosts that target (so `--target=all` runs the same gRPC path as production), otherwise
@@ -79,19 +97,28 @@ class Platform {
   std::shared_ptr<grpc::Channel> ChannelTo(const std::string& target) const;
 
   // Set by the App.
-  void set_hosted_targets(std::set<std::string> targets) { hosted_ = std::move(targets); }
-  void set_local_grpc_port(int port) { local_port_ = port; }
-  int local_grpc_port() const { return local_port_; }
+  void set_hosted_targets(std::set<std::string> targets) { shared_->hosted = std::move(targets); }
+  void set_local_grpc_port(int port) { shared_->local_port = port; }
+  int local_grpc_port() const { return shared_->local_port; }
 
  private:
+  // What all modules' views share; filled in as infrastructure modules are created.
+  struct Shared {
+    pg::Pool* pg = nullptr;
+    redis::Client* redis = nullptr;
+    std::set<std::string> hosted;
+    int local_port = 0;
+  };
+  bool Visible(const std::string& module) const {
+    return !visible_.has_value() || visible_->contains(module);
+  }
+
   const ProcessConfig& config_;
   Clock& clock_;
   metrics::Registry& metrics_;
   ServiceHost& services_;
-  pg::Pool* pg_ = nullptr;
-  redis::Client* redis_ = nullptr;
-  std::set<std::string> hosted_;
-  int local_port_ = 0;
+  std::shared_ptr<Shared> shared_;
+  std::optional<std::set<std::string>> visible_;  // unset: the App's own, unrestricted view
 };
 
 }  // namespace sb::app

@@ -40,7 +40,7 @@ struct CheckVoidify {
 
 }  // namespace sb::internal
 
-#define SB_CHECK(cond)                     \
-  (cond) ? (void)0                         \
-         : ::sb::internal::CheckVoidify() & \
-               ::sb::internal::CheckFailure(__FILE__, __LINE__, #cond)
+#define SB_CHECK(cond) \
+  (cond)               \
+      ? (void)0        \
+      : ::sb::internal::CheckVoidify() & ::sb::internal::CheckFailure(__FILE__, __LINE__, #cond)

@@ -11,7 +11,8 @@ bool IsUuid(std::string_view text) {
   if (text.size() != 36) return false;
   for (size_t i = 0; i < text.size(); ++i) {
     const bool dash_position = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash_position ? text[i] != '-' : !absl::ascii_isxdigit(static_cast<unsigned char>(text[i]))) {
+    if (dash_position ? text[i] != '-'
+                      : !absl::ascii_isxdigit(static_cast<unsigned char>(text[i]))) {
       return false;
     }
   }
@@ -19,16 +20,24 @@ bool IsUuid(std::string_view text) {
 }
 
 std::string NewUuid() {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
+  // Seeded with 256 bits from the kernel per thread: a 32-bit seed would make ids collide across
+  // processes at scale.
+  thread_local std::mt19937_64 rng = [] {
+    std::random_device device;
+    std::seed_seq seed{device(), device(), device(), device(),
+                       device(), device(), device(), device()};
+    return std::mt19937_64(seed);
+  }();
   uint64_t hi = rng();
   uint64_t lo = rng();
-  hi = (hi & ~uint64_t{0xF000}) | uint64_t{0x4000};               // version 4
-  lo = (lo & ~(uint64_t{0xC} << 60)) | (uint64_t{0x8} << 60);     // RFC 4122 variant
+  hi = (hi & ~uint64_t{0xF000}) | uint64_t{0x4000};            // version 4
+  lo = (lo & ~(uint64_t{0xC} << 60)) | (uint64_t{0x8} << 60);  // RFC 4122 variant
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(36);
   auto put = [&](uint64_t word, int nibbles_from, int nibbles_to) {
-    for (int n = nibbles_from; n < nibbles_to; ++n) out.push_back(kHex[(word >> (60 - 4 * n)) & 0xF]);
+    for (int n = nibbles_from; n < nibbles_to; ++n)
+      out.push_back(kHex[(word >> (60 - 4 * n)) & 0xF]);
   };
   put(hi, 0, 8);
   out.push_back('-');

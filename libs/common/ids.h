@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 
 namespace sb {
 
@@ -28,7 +29,8 @@ class StrongId {
   StrongId() = default;
   // Wraps `value` without checking it: for values read back from our own storage.
   static StrongId FromTrusted(std::string value) { return StrongId(std::move(value)); }
-  // Validates outside input. `field` names the request field in the InvalidArgument message.
+  // Validates outside input and lowercases it. `field` names the request field in the
+  // InvalidArgument message.
   static absl::StatusOr<StrongId> Parse(std::string_view text, std::string_view field) {
     if (text.empty()) {
       return absl::InvalidArgumentError(std::string(field) + " is required");
@@ -37,7 +39,8 @@ class StrongId {
       return absl::InvalidArgumentError(std::string(field) + " must be a UUID, got '" +
                                         std::string(text.substr(0, 64)) + "'");
     }
-    return StrongId(std::string(text));
+    // One spelling per id: UUIDs are compared and used as keys in lowercase.
+    return StrongId(absl::AsciiStrToLower(std::string(text)));
   }
   static StrongId New() { return StrongId(NewUuid()); }
 

@@ -27,11 +27,11 @@ const absl::Status& AsStatus(const absl::StatusOr<T>& status_or) {
 
 // Evaluates `expr` (an absl::Status or absl::StatusOr<T>); returns its status from the enclosing
 // function when it is not OK.
-#define SB_RETURN_IF_ERROR(expr)                                                        \
-  do {                                                                                  \
-    if (auto sb_status_ = (expr); !::sb::internal::AsStatus(sb_status_).ok()) {         \
-      return ::absl::Status(::sb::internal::AsStatus(sb_status_));                      \
-    }                                                                                   \
+#define SB_RETURN_IF_ERROR(expr)                                                \
+  do {                                                                          \
+    if (auto sb_status_ = (expr); !::sb::internal::AsStatus(sb_status_).ok()) { \
+      return ::absl::Status(::sb::internal::AsStatus(sb_status_));              \
+    }                                                                           \
   } while (false)
 
 // Evaluates `rexpr` (an absl::StatusOr<T>); on error returns its status, otherwise moves the value

@@ -26,7 +26,15 @@ class CallbackFamily final : public MetricFamily {
   const std::function<double()> read_;
 };
 
-std::string Quoted(std::string_view text) { return "\"" + std::string(text) + "\""; }
+// Built by appending: GCC 12's -Wrestrict misfires on `"\"" + std::string(...)` at -O2.
+std::string Quoted(std::string_view text) {
+  std::string out;
+  out.reserve(text.size() + 2);
+  out.push_back('"');
+  out.append(text);
+  out.push_back('"');
+  return out;
+}
 
 std::string JoinLabels(const std::vector<std::string>& label_names) {
   std::string out = "{";

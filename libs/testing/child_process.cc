@@ -44,9 +44,22 @@ absl::StatusOr<ChildProcess> ChildProcess::Start(const ChildOptions& options) {
   std::vector<char*> argv;
   for (const auto& a : options.argv) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  std::vector<std::string> env_storage;
-  for (char** e = environ; *e != nullptr; ++e) env_storage.emplace_back(*e);
-  for (const auto& e : options.env) env_storage.push_back(e);
+  // Our entries replace inherited ones of the same name (getenv returns the first match).
+  std::vector<std::string> env_storage = options.env;
+  auto overridden = [&options](const char* entry) {
+    const std::string_view e(entry);
+    for (const auto& mine : options.env) {
+      const size_t eq = mine.find('=');
+      if (eq != std::string::npos &&
+          e.substr(0, eq + 1) == std::string_view(mine).substr(0, eq + 1)) {
+        return true;
+      }
+    }
+    return false;
+  };
+  for (char** e = environ; *e != nullptr; ++e) {
+    if (!overridden(*e)) env_storage.emplace_back(*e);
+  }
   std::vector<char*> envp;
   for (auto& e : env_storage) envp.push_back(e.data());
   envp.push_back(nullptr);
@@ -136,8 +149,8 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
     std::fclose(f);
   }
   // sh -c SCRIPT IN OUT CMD...: inside SCRIPT, $0 is IN and $1 is OUT; `shift` leaves CMD as "$@".
-  std::vector<std::string> shell = {"/bin/sh", "-c", "f=$0; o=$1; shift; \"$@\" <\"$f\" >\"$o\" 2>&1",
-                                    in_path, out_path};
+  std::vector<std::string> shell = {
+      "/bin/sh", "-c", "f=$0; o=$1; shift; \"$@\" <\"$f\" >\"$o\" 2>&1", in_path, out_path};
   for (const auto& a : argv) shell.push_back(a);
   auto child = ChildProcess::Start({.argv = shell});
   if (!child.ok()) return child.status();

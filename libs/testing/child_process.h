@@ -16,11 +16,11 @@
 namespace sb::testing {
 
 struct ChildOptions {
-  std::vector<std::string> argv;                 // argv[0] is looked up on PATH
-  std::vector<std::string> env;                  // extra KEY=value entries on top of ours
-  std::optional<std::string> run_as_user;        // setuid/setgid to this user (e.g. "postgres")
-  std::optional<std::string> stdout_path;        // where stdout goes (default: inherited)
-  std::optional<std::string> stderr_path;        // where stderr goes (default: inherited)
+  std::vector<std::string> argv;           // argv[0] is looked up on PATH
+  std::vector<std::string> env;            // KEY=value entries replacing inherited ones
+  std::optional<std::string> run_as_user;  // setuid/setgid to this user (e.g. "postgres")
+  std::optional<std::string> stdout_path;  // where stdout goes (default: inherited)
+  std::optional<std::string> stderr_path;  // where stderr goes (default: inherited)
 };
 
 class ChildProcess {

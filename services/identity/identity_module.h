@@ -4,7 +4,8 @@
 
 namespace sb::identity {
 
-// The `identity` target: tenants, users, credentials, roles and permissions, sessions and tokens, TOTP 2FA, outbound-call PINs, API keys, the audit log.
+// The `identity` target: tenants, users, credentials, roles and permissions, sessions and tokens,
+// TOTP 2FA, outbound-call PINs, API keys, the audit log.
 app::ModuleSpec IdentityModule();
 
 }  // namespace sb::identity

@@ -4,7 +4,8 @@
 
 namespace sb::org {
 
-// The `org` target: the org-unit tree, teams, reporting managers, projects, agent profiles, working-hour schedules, numbers (DIDs) and trunks, contacts, the tenant wallet.
+// The `org` target: the org-unit tree, teams, reporting managers, projects, agent profiles,
+// working-hour schedules, numbers (DIDs) and trunks, contacts, the tenant wallet.
 app::ModuleSpec OrgModule();
 
 }  // namespace sb::org

@@ -59,8 +59,8 @@ int ServeBare(int port) {
 int ServeRuntime(int port) {
   const std::vector<sb::app::ModuleSpec> specs = {
       {.name = "echo",
-       .create = [](sb::app::Platform& platform)
-           -> absl::StatusOr<std::unique_ptr<sb::app::Module>> {
+       .create =
+           [](sb::app::Platform& platform) -> absl::StatusOr<std::unique_ptr<sb::app::Module>> {
          auto module = std::make_unique<sb::app::OwningModule>();
          auto& service = module->Own(std::make_unique<sb::testing::EchoService>());
          platform.services().Add<echo::EchoService>(&service, {});
@@ -102,8 +102,8 @@ double CpuMicros(pid_t pid) {
 }
 
 Result Drive(int port, pid_t server_pid, double seconds, int outstanding) {
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                     grpc::InsecureChannelCredentials());
+  auto channel =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
   auto stub = echo::EchoService::NewStub(channel);
   // Wait until the server answers.
   for (int i = 0; i < 500; ++i) {
@@ -221,10 +221,14 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&](const char* prefix) { return a.substr(std::strlen(prefix)); };
-    if (a.rfind("--serve=", 0) == 0) serve = value("--serve=");
-    else if (a.rfind("--port=", 0) == 0) (void)absl::SimpleAtoi(value("--port="), &port);
-    else if (a.rfind("--seconds=", 0) == 0) (void)absl::SimpleAtod(value("--seconds="), &seconds);
-    else if (a.rfind("--rounds=", 0) == 0) (void)absl::SimpleAtoi(value("--rounds="), &rounds);
+    if (a.rfind("--serve=", 0) == 0)
+      serve = value("--serve=");
+    else if (a.rfind("--port=", 0) == 0)
+      (void)absl::SimpleAtoi(value("--port="), &port);
+    else if (a.rfind("--seconds=", 0) == 0)
+      (void)absl::SimpleAtod(value("--seconds="), &seconds);
+    else if (a.rfind("--rounds=", 0) == 0)
+      (void)absl::SimpleAtoi(value("--rounds="), &rounds);
     else if (a.rfind("--outstanding=", 0) == 0)
       (void)absl::SimpleAtoi(value("--outstanding="), &outstanding);
   }
@@ -240,8 +244,10 @@ int main(int argc, char** argv) {
   }
   const Result b = Median(bare);
   const Result r = Median(runtime);
-  std::printf("grpc unary hop, loopback, server pinned to 1 core, %d outstanding, median of %d x "
-              "%.0f s\n", outstanding, rounds, seconds);
+  std::printf(
+      "grpc unary hop, loopback, server pinned to 1 core, %d outstanding, median of %d x "
+      "%.0f s\n",
+      outstanding, rounds, seconds);
   std::printf("%-22s %10s %10s %10s %16s\n", "server", "QPS", "p50 us", "p99 us",
               "server CPU us/RPC");
   std::printf("%-22s %10.0f %10.1f %10.1f %16.1f\n", "bare gRPC", b.qps, b.p50_us, b.p99_us,

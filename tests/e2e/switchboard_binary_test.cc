@@ -6,6 +6,7 @@
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <pqxx/pqxx>
 #include <thread>
 
@@ -26,9 +27,9 @@ using testing::ChildProcess;
 using testing::RunCommand;
 
 const std::vector<std::string> kServices = {
-    "switchboard.identity.v1.IdentityService",   "switchboard.org.v1.OrgService",
-    "switchboard.routing.v1.RoutingService",     "switchboard.sip.v1.SipService",
-    "switchboard.media.v1.MediaService",         "switchboard.reporting.v1.ReportingService",
+    "switchboard.identity.v1.IdentityService", "switchboard.org.v1.OrgService",
+    "switchboard.routing.v1.RoutingService",   "switchboard.sip.v1.SipService",
+    "switchboard.media.v1.MediaService",       "switchboard.reporting.v1.ReportingService",
     "switchboard.gateway.v1.GatewayService",
 };
 
@@ -57,6 +58,8 @@ testing::CommandResult Switchboard(std::vector<std::string> args) {
 HealthCheckResponse::ServingStatus HealthOf(Health::Stub& stub, const std::string& service) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
+  // The server may still be starting: wait for the connection rather than fail at once.
+  ctx.set_wait_for_ready(true);
   HealthCheckRequest request;
   request.set_service(service);
   HealthCheckResponse response;
@@ -102,8 +105,14 @@ std::unique_ptr<Running> Start(std::vector<std::string> extra = {},
       {.argv = argv, .env = {"SB_PG_DSN=" + r->dsn, "SB_REDIS_URL=" + redis_url}});
   REQUIRE(child.ok());
   r->process.emplace(std::move(*child));
-  r->health = Health::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", r->grpc_port),
-                                                  grpc::InsecureChannelCredentials()));
+  // The server takes a moment to listen: retry the connection quickly rather than with gRPC's
+  // default one-second-and-growing back-off.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
+  r->health = Health::NewStub(grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", r->grpc_port),
+                                                        grpc::InsecureChannelCredentials(), args));
   return r;
 }
 
@@ -145,9 +154,10 @@ TEST_CASE("switchboard refuses invalid configuration naming the flag", "[e2e]") 
   CHECK(env_result->output.find("from SB_HEALTH_INTERVAL='soon'") != std::string::npos);
 }
 
-TEST_CASE("switchboard --target=all serves health for every service, metrics, and drains on "
-          "SIGTERM",
-          "[e2e]") {
+TEST_CASE(
+    "switchboard --target=all serves health for every service, metrics, and drains on "
+    "SIGTERM",
+    "[e2e]") {
   auto r = Start();
   REQUIRE(Eventually([&] { return HealthOf(*r->health, "") == HealthCheckResponse::SERVING; }));
   for (const auto& service : kServices) {
@@ -155,8 +165,8 @@ TEST_CASE("switchboard --target=all serves health for every service, metrics, an
     CHECK(HealthOf(*r->health, service) == HealthCheckResponse::SERVING);
   }
 
-  auto ready = RunCommand({"curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}",
-                           r->Url("/readyz")});
+  auto ready =
+      RunCommand({"curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", r->Url("/readyz")});
   REQUIRE(ready.ok());
   CHECK(ready->output == "200");
 
@@ -190,8 +200,50 @@ TEST_CASE("switchboard --target=all serves health for every service, metrics, an
   CHECK(absl::Now() - sent < absl::Seconds(5));
 }
 
-TEST_CASE("a service whose own dependency is down is NOT_SERVING while the others serve",
+TEST_CASE("SIGTERM ends even a long-lived stream within 5 s, telling it NOT_SERVING first",
           "[e2e]") {
+  auto r = Start();
+  REQUIRE(Eventually([&] { return HealthOf(*r->health, "") == HealthCheckResponse::SERVING; }));
+  // A client watching health holds a stream open; shutdown must not wait on it forever.
+  grpc::ClientContext ctx;
+  HealthCheckRequest request;
+  request.set_service("switchboard.routing.v1.RoutingService");
+  auto watch = r->health->Watch(&ctx, request);
+  HealthCheckResponse response;
+  REQUIRE(watch->Read(&response));
+  CHECK(response.status() == HealthCheckResponse::SERVING);
+
+  const absl::Time sent = absl::Now();
+  r->process->Signal(SIGTERM);
+  REQUIRE(watch->Read(&response));
+  CHECK(response.status() == HealthCheckResponse::NOT_SERVING);
+  auto code = r->process->Wait(absl::Seconds(5));
+  REQUIRE(code.ok());
+  CHECK(*code == 0);
+  CHECK(absl::Now() - sent < absl::Seconds(5));
+}
+
+TEST_CASE("each target runs on its own, with only its own dependencies", "[e2e]") {
+  for (const char* target :
+       {"identity", "org", "routing", "media", "sip", "reporting", "gateway"}) {
+    INFO(target);
+    auto r = Start({std::string("--target=") + target});
+    const std::string service = *std::find_if(kServices.begin(), kServices.end(), [&](auto& s) {
+      return s.find(std::string(".") + target + ".") != std::string::npos;
+    });
+    CHECK(
+        Eventually([&] { return HealthOf(*r->health, service) == HealthCheckResponse::SERVING; }));
+    // The other targets are not hosted here.
+    const std::string other = service == kServices[0] ? kServices[1] : kServices[0];
+    CHECK(HealthOf(*r->health, other) == HealthCheckResponse::UNKNOWN);
+    r->process->Signal(SIGTERM);
+    auto code = r->process->Wait(absl::Seconds(5));
+    REQUIRE(code.ok());
+    CHECK(*code == 0);
+  }
+}
+
+TEST_CASE("a service whose own dependency is down is NOT_SERVING while the others serve", "[e2e]") {
   // Redis at a port where nothing listens: pg-only services serve, Redis users do not.
   auto r = Start({}, absl::StrCat("redis://127.0.0.1:", testing::FreeTcpPort()));
   REQUIRE(Eventually([&] {

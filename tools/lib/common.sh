@@ -3,6 +3,8 @@
 
 SB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 SB_PG_BIN=/usr/lib/postgresql/15/bin
+# Let clones in other directories (CI checks out a fresh one) reuse ccache results.
+export CCACHE_BASEDIR=$SB_ROOT CCACHE_NOHASHDIR=1
 
 sb_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 sb_die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -24,22 +26,22 @@ sb_install_packages() {
     sb_die "apt-get install failed for: ${missing[*]}"
 }
 
-# sb_build DIR BUILD_TYPE [cmake args...]: configures (once) and builds everything.
+# sb_build DIR BUILD_TYPE TARGET [cmake args...]: configures (again each time, so that the cmake
+# args always apply; it is quick) and builds TARGET ("all" for everything).
 sb_build() {
-  local dir=$1 type=$2
-  shift 2
-  if [ ! -f "$dir/build.ninja" ]; then
-    cmake -S "$SB_ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" "$@" >/dev/null ||
-      sb_die "cmake configure failed"
-  fi
-  cmake --build "$dir" || sb_die "build failed"
+  local dir=$1 type=$2 target=$3
+  shift 3
+  cmake -S "$SB_ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" "$@" >"$dir.configure.log" 2>&1 ||
+    { cat "$dir.configure.log" >&2; sb_die "cmake configure failed"; }
+  cmake --build "$dir" --target "$target" || sb_die "build failed"
 }
 
-# A TCP port on 127.0.0.1 that nothing listens on right now.
+# A TCP port on 127.0.0.1 that nothing listens on right now and that is not among the arguments.
 sb_free_port() {
-  local port
+  local port taken=" $* "
   while :; do
     port=$((20000 + RANDOM % 30000))
+    [[ $taken == *" $port "* ]] && continue
     ss -Htln "sport = :$port" | grep -q . || { echo "$port"; return; }
   done
 }
@@ -49,7 +51,11 @@ sb_as_pg() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
+# True when the postgres user can reach DIR (every parent directory must be searchable by it).
+sb_pg_can_reach() { [ "$(id -u)" -ne 0 ] || runuser -u postgres -- test -x "$1"; }
+
 # sb_pg_start DATADIR PORT: initialises DATADIR if empty and starts PostgreSQL 15 on 127.0.0.1.
+# DATADIR's parent must be reachable by the postgres user (see sb_pg_can_reach).
 sb_pg_start() {
   local data=$1 port=$2
   mkdir -p "$data"
@@ -57,10 +63,10 @@ sb_pg_start() {
   chmod 700 "$data"
   if [ ! -f "$data/PG_VERSION" ]; then
     sb_as_pg "$SB_PG_BIN/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
-      >"$data/../initdb.log" 2>&1 || sb_die "initdb failed: see $data/../initdb.log"
+      >"$data.initdb.log" 2>&1 || sb_die "initdb failed: see $data.initdb.log"
   fi
   sb_as_pg "$SB_PG_BIN/pg_ctl" -D "$data" -l "$data/server.log" -w -t 60 \
-    -o "-p $port -k $data -c listen_addresses=127.0.0.1 $SB_PG_EXTRA_OPTS" start >/dev/null ||
+    -o "-p $port -k $data -c listen_addresses=127.0.0.1 ${SB_PG_EXTRA_OPTS:-}" start >/dev/null ||
     sb_die "PostgreSQL did not start: see $data/server.log"
 }
 
@@ -92,7 +98,8 @@ sb_redis_stop() {
   [ -f "$dir/redis.pid" ] || return 0
   local pid
   pid=$(cat "$dir/redis.pid")
-  kill "$pid" 2>/dev/null || true
+  # Only signal the pid if it still is our redis-server (pid files outlive reboots).
+  if [[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" == *redis* ]]; then kill "$pid" 2>/dev/null || true; fi
   for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   rm -f "$dir/redis.pid"
 }

@@ -7,12 +7,9 @@ namespace {
 
 std::vector<ModuleSpec> Specs() {
   return {
-      {.name = "pg", .is_target = false},
-      {.name = "redis", .is_target = false},
-      {.name = "identity", .deps = {"pg"}},
-      {.name = "routing", .deps = {"redis", "pg"}},
-      {.name = "sip", .deps = {"redis"}},
-      {.name = "gateway", .deps = {"redis"}},
+      {.name = "pg", .is_target = false},   {.name = "redis", .is_target = false},
+      {.name = "identity", .deps = {"pg"}}, {.name = "routing", .deps = {"redis", "pg"}},
+      {.name = "sip", .deps = {"redis"}},   {.name = "gateway", .deps = {"redis"}},
   };
 }
 
@@ -32,8 +29,7 @@ TEST_CASE("modules: all starts every target after its dependencies", "[app]") {
 TEST_CASE("modules: a target list brings only what it needs, in declaration order", "[app]") {
   const auto specs = Specs();
   CHECK(Names(ResolveModules(specs, {"sip"})) == std::vector<std::string>{"redis", "sip"});
-  CHECK(Names(ResolveModules(specs, {"identity"})) ==
-        std::vector<std::string>{"pg", "identity"});
+  CHECK(Names(ResolveModules(specs, {"identity"})) == std::vector<std::string>{"pg", "identity"});
   // The order the user types does not change the start order.
   CHECK(Names(ResolveModules(specs, {"gateway", "identity"})) ==
         Names(ResolveModules(specs, {"identity", "gateway"})));

@@ -67,6 +67,8 @@ TEST_CASE("strong ids parse UUIDs and name the field on bad input", "[common]") 
   REQUIRE_FALSE(IsUuid("123e4567-e89b-12d3-a456-42661417400"));   // one short
   REQUIRE_FALSE(IsUuid("123e4567xe89b-12d3-a456-426614174000"));  // dash missing
   REQUIRE(IsUuid("123E4567-E89B-12D3-A456-426614174000"));
+  REQUIRE(UserId::Parse("123E4567-E89B-12D3-A456-426614174000", "user_id").value() ==
+          UserId::Parse("123e4567-e89b-12d3-a456-426614174000", "user_id").value());
 
   absl::flat_hash_set<UserId> ids;
   for (int i = 0; i < 1000; ++i) ids.insert(UserId::New());
