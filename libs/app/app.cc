@@ -13,7 +13,6 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
-#include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/resource_quota.h>
 
 #include "absl/strings/numbers.h"
@@ -135,6 +134,7 @@ struct App::State {
   std::unique_ptr<HealthMonitor> health;
   std::unique_ptr<metrics::AdminHttpServer> http;
   DrainTracker drain;
+  HealthService health_service;
   std::deque<Platform> module_platforms;  // one restricted view per module, stable addresses
   bool shut_down = false;
   std::atomic<bool> stop_notified{false};
@@ -239,7 +239,8 @@ absl::Status App::Start() {
   }
 
   // gRPC server: one per process, hosting every selected service.
-  grpc::EnableDefaultHealthCheckService(true);
+  // Our own sync health service (see health_service.h for why not gRPC's built-in one).
+  grpc::EnableDefaultHealthCheckService(false);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(s.config.grpc_addr, grpc::InsecureServerCredentials(), &s.grpc_port);
@@ -260,6 +261,7 @@ absl::Status App::Start() {
   // Clients (other services, probes) may ping every 10 s without being told to back off.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
+  builder.RegisterService(&s.health_service);
   for (const auto& entry : s.host.services()) builder.RegisterService(entry.service);
   builder.experimental().SetInterceptorCreators(DefaultInterceptors(s.registry, s.drain));
   s.server = builder.BuildAndStart();
@@ -270,7 +272,7 @@ absl::Status App::Start() {
   }
   s.platform.set_local_grpc_port(s.grpc_port);
   // Nothing is SERVING until every module has started and the first checks have passed.
-  s.server->GetHealthCheckService()->SetServingStatus("", false);
+  (&s.health_service)->SetServingStatus("", false);
   s.health = std::make_unique<HealthMonitor>(s.host, s.config.health_interval);
 
   const auto [http_host, http_port] = SplitHostPort(s.config.metrics_addr);
@@ -296,8 +298,8 @@ absl::Status App::Start() {
     }
     ++s.started;
   }
-  s.health->CheckNow(s.server->GetHealthCheckService());
-  s.health->Start(s.server->GetHealthCheckService());
+  s.health->CheckNow((&s.health_service));
+  s.health->Start((&s.health_service));
   spdlog::info("switchboard {} serving targets [{}] grpc=:{} metrics=:{} ready={}", kVersion,
                absl::StrJoin(module_names(), ","), s.grpc_port, s.http->port(),
                s.health->Ready() ? "yes" : "no");
@@ -312,7 +314,7 @@ void App::Shutdown() {
     // Readiness first (/readyz and gRPC health), so that load balancers and probes stop sending
     // new work; then let modules end their streams; then drain what is in flight.
     if (s.health) s.health->SetDraining();
-    s.server->GetHealthCheckService()->Shutdown();
+    (&s.health_service)->Shutdown();
     if (s.config.shutdown_delay > absl::ZeroDuration()) absl::SleepFor(s.config.shutdown_delay);
     for (size_t i = s.started; i > 0; --i) s.modules[i - 1].second->Drain();
     // Wait for the RPCs in flight (late arrivals are cancelled), at most the grace period; then

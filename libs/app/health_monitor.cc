@@ -11,7 +11,7 @@ HealthMonitor::HealthMonitor(const ServiceHost& host, absl::Duration interval)
 
 HealthMonitor::~HealthMonitor() { Stop(); }
 
-void HealthMonitor::CheckNow(grpc::HealthCheckServiceInterface* health) {
+void HealthMonitor::CheckNow(HealthService* health) {
   std::map<std::string, absl::Status> results;
   for (const auto& [name, check] : host_.checks()) results[name] = check();
   {
@@ -31,7 +31,7 @@ void HealthMonitor::CheckNow(grpc::HealthCheckServiceInterface* health) {
   Publish(health);
 }
 
-void HealthMonitor::Publish(grpc::HealthCheckServiceInterface* health) {
+void HealthMonitor::Publish(HealthService* health) {
   if (health == nullptr) return;
   absl::MutexLock lock(&mu_);
   bool all = checked_;
@@ -49,7 +49,7 @@ void HealthMonitor::Publish(grpc::HealthCheckServiceInterface* health) {
   health->SetServingStatus("", all);
 }
 
-void HealthMonitor::Start(grpc::HealthCheckServiceInterface* health) {
+void HealthMonitor::Start(HealthService* health) {
   thread_ = std::thread([this, health] {
     while (!stop_.WaitForNotificationWithTimeout(interval_)) CheckNow(health);
   });

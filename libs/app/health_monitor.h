@@ -12,11 +12,10 @@
 #include <string>
 #include <thread>
 
-#include <grpcpp/health_check_service_interface.h>
-
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "libs/app/health_service.h"
 #include "libs/app/service_host.h"
 
 namespace sb::app {
@@ -27,9 +26,9 @@ class HealthMonitor {
   ~HealthMonitor();
 
   // Runs one round now and publishes it to `health` (may be null before the server exists).
-  void CheckNow(grpc::HealthCheckServiceInterface* health);
+  void CheckNow(HealthService* health);
   // Starts the periodic rounds.
-  void Start(grpc::HealthCheckServiceInterface* health);
+  void Start(HealthService* health);
   // Stops the thread; after it nothing is published.
   void Stop();
 
@@ -42,7 +41,7 @@ class HealthMonitor {
   std::string Report() const;
 
  private:
-  void Publish(grpc::HealthCheckServiceInterface* health);
+  void Publish(HealthService* health);
 
   const ServiceHost& host_;
   const absl::Duration interval_;

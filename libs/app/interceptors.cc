@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <string>
+#include <string_view>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
@@ -128,116 +129,99 @@ class MetricsTable {
   absl::flat_hash_map<const char*, std::unique_ptr<MethodMetrics>> by_method_ ABSL_GUARDED_BY(mu_);
 };
 
-class MetricsInterceptor final : public Interceptor {
- public:
-  MetricsInterceptor(MetricsTable& table, ServerRpcInfo* info)
-      : table_(table), metrics_(table.For(info->method(), info->type())) {}
-
-  void Intercept(InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
-      start_ = std::chrono::steady_clock::now();
-      metrics_.started->Inc();
-    }
-    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      const auto elapsed = std::chrono::steady_clock::now() - start_;
-      metrics_.seconds->Observe(std::chrono::duration<double>(elapsed).count());
-      table_.Handled(metrics_, methods->GetSendStatus().error_code()).Inc();
-    }
-    methods->Proceed();
-  }
-
- private:
-  MetricsTable& table_;
-  MethodMetrics& metrics_;
-  std::chrono::steady_clock::time_point start_;
-};
-
-class MetricsInterceptorFactory final : public ServerInterceptorFactoryInterface {
- public:
-  explicit MetricsInterceptorFactory(metrics::Registry& registry) : table_(registry) {}
-  Interceptor* CreateServerInterceptor(ServerRpcInfo* info) override {
-    return new MetricsInterceptor(table_, info);
-  }
-
- private:
-  MetricsTable table_;
-};
-
-std::string MetadataValue(const std::multimap<grpc::string_ref, grpc::string_ref>& md,
-                          const char* key) {
+std::string_view MetadataValue(const std::multimap<grpc::string_ref, grpc::string_ref>& md,
+                               const char* key) {
   auto it = md.find(key);
-  if (it == md.end()) return "";
-  return std::string(it->second.data(), it->second.size());
+  if (it == md.end()) return {};
+  return std::string_view(it->second.data(), it->second.size());
 }
 
-class CallContextInterceptor final : public Interceptor {
+// One interceptor does all the per-call work: each interceptor costs gRPC a run through its
+// hook points on every batch of every call, so one is cheaper than three.
+class ServerCallInterceptor final : public Interceptor {
  public:
-  CallContextInterceptor(ServerRpcInfo* info, DrainTracker& drain) : info_(info), drain_(drain) {}
-  ~CallContextInterceptor() override {
+  ServerCallInterceptor(ServerRpcInfo* info, MetricsTable& table, DrainTracker& drain)
+      : info_(info),
+        table_(table),
+        metrics_(table.For(info->method(), info->type())),
+        drain_(drain) {}
+  ~ServerCallInterceptor() override {
     if (counted_) drain_.Leave();
   }
 
   void Intercept(InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_INITIAL_METADATA)) {
-      start_ = std::chrono::steady_clock::now();
-      if (drain_.draining()) {
-        // Too late: the process is shutting down and health already says NOT_SERVING.
-        info_->server_context()->TryCancel();
-      } else if (std::strcmp(info_->method(), "/grpc.health.v1.Health/Watch") != 0) {
-        drain_.Enter();
-        counted_ = true;
-      }
-      const auto* md = methods->GetRecvInitialMetadata();
-      if (md != nullptr) {
-        request_id_ = MetadataValue(*md, "x-request-id");
-        tenant_id_ = MetadataValue(*md, "x-sb-tenant-id");
-        call_id_ = MetadataValue(*md, "x-sb-call-id");
-        has_token_ = MetadataValue(*md, "authorization").starts_with("Bearer ");
-      }
-      if (request_id_.empty() || request_id_.size() > 128) request_id_ = NewUuid();
+      OnStart(methods);
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
-      if (auto* trailers = methods->GetSendTrailingMetadata()) {
-        trailers->emplace("x-request-id", request_id_);
-      }
-      const grpc::Status status = methods->GetSendStatus();
-      const bool serious = status.error_code() == grpc::StatusCode::INTERNAL ||
-                           status.error_code() == grpc::StatusCode::UNKNOWN ||
-                           status.error_code() == grpc::StatusCode::DATA_LOSS;
-      const auto level = serious ? spdlog::level::warn : spdlog::level::debug;
-      if (spdlog::should_log(level)) {
-        const double ms =
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start_)
-                .count();
-        ScopedLogFields fields(
-            {{"request_id", request_id_}, {"tenant", tenant_id_}, {"call_id", call_id_}});
-        spdlog::log(level, "rpc {} {} {:.3f}ms{}{}{}", info_->method(),
-                    CodeName(status.error_code()), ms, has_token_ ? " bearer" : "",
-                    status.ok() ? "" : ": ", status.error_message());
-      }
+      OnFinish(methods);
     }
     methods->Proceed();
   }
 
  private:
+  void OnStart(InterceptorBatchMethods* methods) {
+    start_ = std::chrono::steady_clock::now();
+    metrics_.started->Inc();
+    if (drain_.draining()) {
+      // Too late: the process is shutting down and health already says NOT_SERVING.
+      info_->server_context()->TryCancel();
+    } else if (std::strcmp(info_->method(), "/grpc.health.v1.Health/Watch") != 0) {
+      drain_.Enter();
+      counted_ = true;
+    }
+    if (const auto* md = methods->GetRecvInitialMetadata()) {
+      // Copied only when present; a request id is made up lazily, when a line is logged.
+      if (auto v = MetadataValue(*md, "x-request-id"); !v.empty() && v.size() <= 128) {
+        request_id_ = v;
+      }
+      tenant_id_ = MetadataValue(*md, "x-sb-tenant-id");
+      call_id_ = MetadataValue(*md, "x-sb-call-id");
+      has_token_ = MetadataValue(*md, "authorization").starts_with("Bearer ");
+    }
+  }
+
+  void OnFinish(InterceptorBatchMethods* methods) {
+    const grpc::Status status = methods->GetSendStatus();
+    const auto elapsed = std::chrono::steady_clock::now() - start_;
+    metrics_.seconds->Observe(std::chrono::duration<double>(elapsed).count());
+    table_.Handled(metrics_, status.error_code()).Inc();
+
+    const bool serious = status.error_code() == grpc::StatusCode::INTERNAL ||
+                         status.error_code() == grpc::StatusCode::UNKNOWN ||
+                         status.error_code() == grpc::StatusCode::DATA_LOSS;
+    const auto level = serious ? spdlog::level::warn : spdlog::level::debug;
+    if (!spdlog::should_log(level)) return;
+    if (request_id_.empty()) request_id_ = NewUuid();
+    ScopedLogFields fields(
+        {{"request_id", request_id_}, {"tenant", tenant_id_}, {"call_id", call_id_}});
+    spdlog::log(level, "rpc {} {} {:.3f}ms{}{}{}", info_->method(), CodeName(status.error_code()),
+                std::chrono::duration<double, std::milli>(elapsed).count(),
+                has_token_ ? " bearer" : "", status.ok() ? "" : ": ", status.error_message());
+  }
+
   ServerRpcInfo* info_;
+  MetricsTable& table_;
+  MethodMetrics& metrics_;
   DrainTracker& drain_;
   bool counted_ = false;
+  bool has_token_ = false;
   std::chrono::steady_clock::time_point start_;
   std::string request_id_;
   std::string tenant_id_;
   std::string call_id_;
-  bool has_token_ = false;
 };
 
-class CallContextInterceptorFactory final : public ServerInterceptorFactoryInterface {
+class ServerCallInterceptorFactory final : public ServerInterceptorFactoryInterface {
  public:
-  explicit CallContextInterceptorFactory(DrainTracker& drain) : drain_(drain) {}
+  ServerCallInterceptorFactory(metrics::Registry& registry, DrainTracker& drain)
+      : table_(registry), drain_(drain) {}
   Interceptor* CreateServerInterceptor(ServerRpcInfo* info) override {
-    return new CallContextInterceptor(info, drain_);
+    return new ServerCallInterceptor(info, table_, drain_);
   }
 
  private:
+  MetricsTable table_;
   DrainTracker& drain_;
 };
 
@@ -246,8 +230,7 @@ class CallContextInterceptorFactory final : public ServerInterceptorFactoryInter
 std::vector<std::unique_ptr<ServerInterceptorFactoryInterface>> DefaultInterceptors(
     metrics::Registry& registry, DrainTracker& drain) {
   std::vector<std::unique_ptr<ServerInterceptorFactoryInterface>> out;
-  out.push_back(std::make_unique<CallContextInterceptorFactory>(drain));
-  out.push_back(std::make_unique<MetricsInterceptorFactory>(registry));
+  out.push_back(std::make_unique<ServerCallInterceptorFactory>(registry, drain));
   return out;
 }
 

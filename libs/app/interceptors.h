@@ -1,16 +1,17 @@
 #pragma once
 
-// The server interceptors every Switchboard gRPC server runs:
+// The server interceptor every Switchboard gRPC server runs (one, doing all of it, because each
+// interceptor costs gRPC work on every batch of every call):
 // - metrics: grpc_server_started_total, grpc_server_handled_total{grpc_code} and the
 //   grpc_server_handling_seconds histogram per service and method (the names of
 //   go-grpc-prometheus, so existing dashboards work);
 // - drain: counts RPCs in flight for the DrainTracker and cancels those that arrive while
 //   draining;
-// - call context and logging: reads x-request-id (made up when absent), x-sb-tenant-id and
-//   x-sb-call-id from the request metadata, notes whether the caller presented a bearer token,
-//   echoes the request id back in the trailing metadata, and logs each finished RPC (debug level;
-//   warn for Internal, Unknown and DataLoss) with those fields. Token verification itself belongs
-//   to the services (libs/auth): every service enforces access from the verified token.
+// - call context and logging: reads x-request-id, x-sb-tenant-id and x-sb-call-id from the
+//   request metadata, notes whether the caller presented a bearer token, and logs each finished RPC
+//   with those fields (debug level; warn for Internal, Unknown and DataLoss; a request id is made
+//   up when the caller sent none). Token verification belongs to the services (libs/auth): every
+//   service enforces access from the verified token.
 
 #include <atomic>
 #include <memory>
