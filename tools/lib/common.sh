@@ -31,8 +31,9 @@ sb_install_packages() {
 sb_build() {
   local dir=$1 type=$2 target=$3
   shift 3
-  cmake -S "$SB_ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" "$@" >"$dir.configure.log" 2>&1 ||
-    { cat "$dir.configure.log" >&2; sb_die "cmake configure failed"; }
+  mkdir -p "$dir"
+  cmake -S "$SB_ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" "$@" >"$dir/configure.log" 2>&1 ||
+    { cat "$dir/configure.log" >&2; sb_die "cmake configure failed"; }
   cmake --build "$dir" --target "$target" || sb_die "build failed"
 }
 

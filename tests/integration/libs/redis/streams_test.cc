@@ -11,6 +11,7 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "libs/testing/child_process.h"
 #include "libs/testing/redis_server.h"
 #include "tests/integration/libs/redis/redis_test_util.h"
 
@@ -107,6 +108,45 @@ TEST_CASE("A stream entry read but never acked is redelivered until it is acked"
   }
   SB_REQUIRE_OK_AND_ASSIGN(claimed, XAutoClaim(*client, stream, group, "C", absl::ZeroDuration()));
   CHECK(claimed.entries.empty());
+}
+
+TEST_CASE("An entry read by a consumer process that is killed before XACK goes to another",
+          "[redis]") {
+  const std::string url = SharedUrl();
+  auto client = MakeClient(url);
+  const std::string stream = UniqueKeyPrefix("streams-kill") + "events";
+  const std::string group = "reporting";
+  SB_REQUIRE_OK(XGroupCreate(*client, stream, group, "$"));
+  SB_REQUIRE_OK_AND_ASSIGN(std::string id, XAdd(*client, stream, {{"call_id", "c-9"}}));
+
+  // A separate process is consumer A: it reads the entry, then is killed with SIGKILL before it
+  // can acknowledge anything.
+  auto consumer = ::sb::testing::ChildProcess::Start(
+      {.argv = {"sh", "-c",
+                "redis-cli -u \"$0\" XREADGROUP GROUP \"$1\" A COUNT 1 STREAMS \"$2\" '>' "
+                ">/dev/null && kill -KILL $$",
+                url, group, stream}});
+  REQUIRE(consumer.ok());
+  auto exit_code = consumer->Wait(absl::Seconds(10));
+  REQUIRE(exit_code.ok());
+  CHECK(*exit_code == 128 + 9);
+  SB_REQUIRE_OK_AND_ASSIGN(PendingSummary pending, XPending(*client, stream, group));
+  CHECK(PendingFor(pending, "A") == 1);
+
+  // Consumer B, in this process, claims it once it has been idle for 50 ms, and acks it.
+  AutoClaimResult claimed;
+  REQUIRE(Eventually([&] {
+    auto result = XAutoClaim(*client, stream, group, "B", absl::Milliseconds(50));
+    REQUIRE(result.ok());
+    claimed = *std::move(result);
+    return !claimed.entries.empty();
+  }));
+  REQUIRE(claimed.entries.size() == 1);
+  CHECK(claimed.entries[0].id == id);
+  SB_REQUIRE_OK_AND_ASSIGN(int64_t acked, XAck(*client, stream, group, {id}));
+  CHECK(acked == 1);
+  SB_REQUIRE_OK_AND_ASSIGN(pending, XPending(*client, stream, group));
+  CHECK(pending.count == 0);
 }
 
 TEST_CASE("XAUTOCLAIM reports pending entries that were deleted from the stream", "[redis]") {
