@@ -35,8 +35,10 @@ function(sb_proto_library)
   foreach(proto ${ARG_PROTOS})
     file(RELATIVE_PATH rel ${ARG_ROOT} ${proto})
     string(REGEX REPLACE "\\.proto$" "" stem ${rel})
-    set(outs ${gen_dir}/${stem}.pb.cc ${gen_dir}/${stem}.pb.h
-             ${gen_dir}/${stem}.grpc.pb.cc ${gen_dir}/${stem}.grpc.pb.h)
+    # The depfile protoc writes names the .grpc.pb.cc first, and Ninja wants the rule's first
+    # output to be the one the depfile names, or it reruns protoc on every build.
+    set(outs ${gen_dir}/${stem}.grpc.pb.cc ${gen_dir}/${stem}.grpc.pb.h
+             ${gen_dir}/${stem}.pb.cc ${gen_dir}/${stem}.pb.h)
     add_custom_command(
       OUTPUT ${outs}
       COMMAND ${SB_PROTOC} -I ${ARG_ROOT} -I ${Protobuf_INCLUDE_DIRS}
