@@ -1,5 +1,7 @@
 #include "libs/app/interceptors.h"
 
+#include "libs/app/call_context.h"
+
 #include <grpcpp/server_context.h>
 #include <spdlog/spdlog.h>
 
@@ -129,13 +131,6 @@ class MetricsTable {
   absl::flat_hash_map<const char*, std::unique_ptr<MethodMetrics>> by_method_ ABSL_GUARDED_BY(mu_);
 };
 
-std::string_view MetadataValue(const std::multimap<grpc::string_ref, grpc::string_ref>& md,
-                               const char* key) {
-  auto it = md.find(key);
-  if (it == md.end()) return {};
-  return std::string_view(it->second.data(), it->second.size());
-}
-
 // One interceptor does all the per-call work: each interceptor costs gRPC a run through its
 // hook points on every batch of every call, so one is cheaper than three.
 class ServerCallInterceptor final : public Interceptor {
@@ -171,13 +166,7 @@ class ServerCallInterceptor final : public Interceptor {
       counted_ = true;
     }
     if (const auto* md = methods->GetRecvInitialMetadata()) {
-      // Copied only when present; a request id is made up lazily, when a line is logged.
-      if (auto v = MetadataValue(*md, "x-request-id"); !v.empty() && v.size() <= 128) {
-        request_id_ = v;
-      }
-      tenant_id_ = MetadataValue(*md, "x-sb-tenant-id");
-      call_id_ = MetadataValue(*md, "x-sb-call-id");
-      has_token_ = MetadataValue(*md, "authorization").starts_with("Bearer ");
+      call_ = CallContext::FromMetadata(*md);
     }
   }
 
@@ -192,12 +181,13 @@ class ServerCallInterceptor final : public Interceptor {
                          status.error_code() == grpc::StatusCode::DATA_LOSS;
     const auto level = serious ? spdlog::level::warn : spdlog::level::debug;
     if (!spdlog::should_log(level)) return;
-    if (request_id_.empty()) request_id_ = NewUuid();
-    ScopedLogFields fields(
-        {{"request_id", request_id_}, {"tenant", tenant_id_}, {"call_id", call_id_}});
+    // A request id is made up only here, when a line is logged.
+    if (call_.request_id.empty()) call_.request_id = NewUuid();
+    ScopedLogFields fields = call_.LogFields();
     spdlog::log(level, "rpc {} {} {:.3f}ms{}{}{}", info_->method(), CodeName(status.error_code()),
                 std::chrono::duration<double, std::milli>(elapsed).count(),
-                has_token_ ? " bearer" : "", status.ok() ? "" : ": ", status.error_message());
+                call_.bearer_token.empty() ? "" : " bearer", status.ok() ? "" : ": ",
+                status.error_message());
   }
 
   ServerRpcInfo* info_;
@@ -205,11 +195,8 @@ class ServerCallInterceptor final : public Interceptor {
   MethodMetrics& metrics_;
   DrainTracker& drain_;
   bool counted_ = false;
-  bool has_token_ = false;
   std::chrono::steady_clock::time_point start_;
-  std::string request_id_;
-  std::string tenant_id_;
-  std::string call_id_;
+  CallContext call_;
 };
 
 class ServerCallInterceptorFactory final : public ServerInterceptorFactoryInterface {

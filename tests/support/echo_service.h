@@ -5,7 +5,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
+
+#include "libs/app/call_context.h"
 
 #include "switchboard/testing/v1/echo.grpc.pb.h"
 
@@ -13,8 +16,13 @@ namespace sb::testing {
 
 class EchoService final : public ::switchboard::testing::v1::EchoService::Service {
  public:
-  grpc::Status Echo(grpc::ServerContext*, const ::switchboard::testing::v1::EchoRequest* request,
+  grpc::Status Echo(grpc::ServerContext* context,
+                    const ::switchboard::testing::v1::EchoRequest* request,
                     ::switchboard::testing::v1::EchoResponse* response) override {
+    if (record_contexts_) {
+      std::lock_guard lock(mu_);
+      last_context_ = app::CallContext::From(*context);
+    }
     in_flight_.fetch_add(1);
     if (request->delay_ms() > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(request->delay_ms()));
@@ -24,8 +32,17 @@ class EchoService final : public ::switchboard::testing::v1::EchoService::Servic
     return grpc::Status::OK;
   }
   int in_flight() const { return in_flight_.load(); }
+  // When on, each call's CallContext is kept for last_context().
+  void set_record_contexts(bool on) { record_contexts_ = on; }
+  app::CallContext last_context() {
+    std::lock_guard lock(mu_);
+    return last_context_;
+  }
 
  private:
+  std::atomic<bool> record_contexts_{false};
+  std::mutex mu_;
+  app::CallContext last_context_;
   std::atomic<int> in_flight_{0};
 };
 

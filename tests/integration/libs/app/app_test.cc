@@ -175,6 +175,45 @@ TEST_CASE("gRPC health follows the service's own dependency checks", "[app]") {
   app.Shutdown();
 }
 
+TEST_CASE("Handlers read the call context, and PropagateTo carries it on without the token",
+          "[app]") {
+  std::atomic<bool> backend_up{true};
+  testing::EchoService* echo = nullptr;
+  const std::vector<ModuleSpec> specs = {EchoModule(backend_up, echo)};
+  ProcessConfig config = LoopbackConfig("all");
+  App app(specs, config);
+  REQUIRE(app.Start().ok());
+  echo->set_record_contexts(true);
+  auto stub = ::switchboard::testing::v1::EchoService::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(app.grpc_port()), grpc::InsecureChannelCredentials()));
+
+  // What an API client sends arrives in the handler.
+  grpc::ClientContext first;
+  first.AddMetadata("x-request-id", "req-123");
+  first.AddMetadata("x-sb-tenant-id", "tenant-a");
+  first.AddMetadata("x-sb-call-id", "call-9");
+  first.AddMetadata("authorization", "Bearer token-xyz");
+  EchoRequest request;
+  EchoResponse response;
+  REQUIRE(stub->Echo(&first, request, &response).ok());
+  const CallContext seen = echo->last_context();
+  CHECK(seen.request_id == "req-123");
+  CHECK(seen.tenant_id == "tenant-a");
+  CHECK(seen.call_id == "call-9");
+  CHECK(seen.bearer_token == "token-xyz");
+
+  // A handler calling onwards passes the ids, never the caller's token.
+  grpc::ClientContext onward;
+  seen.PropagateTo(onward);
+  REQUIRE(stub->Echo(&onward, request, &response).ok());
+  const CallContext next = echo->last_context();
+  CHECK(next.request_id == "req-123");
+  CHECK(next.tenant_id == "tenant-a");
+  CHECK(next.call_id == "call-9");
+  CHECK(next.bearer_token.empty());
+  app.Shutdown();
+}
+
 TEST_CASE("Shutdown drains: an RPC in flight finishes, new ones are refused", "[app]") {
   std::atomic<bool> backend_up{true};
   testing::EchoService* echo = nullptr;
