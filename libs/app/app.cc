@@ -134,7 +134,9 @@ struct App::State {
   std::unique_ptr<HealthMonitor> health;
   std::unique_ptr<metrics::AdminHttpServer> http;
   DrainTracker drain;
-  HealthService health_service;
+  HealthService health_service{
+      /*max_watchers=*/static_cast<int>(std::max<int64_t>(2, config.grpc_max_threads / 4))};
+  bool start_completed = false;
   std::deque<Platform> module_platforms;  // one restricted view per module, stable addresses
   bool shut_down = false;
   std::atomic<bool> stop_notified{false};
@@ -272,7 +274,7 @@ absl::Status App::Start() {
   }
   s.platform.set_local_grpc_port(s.grpc_port);
   // Nothing is SERVING until every module has started and the first checks have passed.
-  (&s.health_service)->SetServingStatus("", false);
+  s.health_service.SetServingStatus("", false);
   s.health = std::make_unique<HealthMonitor>(s.host, s.config.health_interval);
 
   const auto [http_host, http_port] = SplitHostPort(s.config.metrics_addr);
@@ -298,8 +300,9 @@ absl::Status App::Start() {
     }
     ++s.started;
   }
-  s.health->CheckNow((&s.health_service));
-  s.health->Start((&s.health_service));
+  s.health->CheckNow(&s.health_service);
+  s.health->Start(&s.health_service);
+  s.start_completed = true;
   spdlog::info("switchboard {} serving targets [{}] grpc=:{} metrics=:{} ready={}", kVersion,
                absl::StrJoin(module_names(), ","), s.grpc_port, s.http->port(),
                s.health->Ready() ? "yes" : "no");
@@ -314,12 +317,13 @@ void App::Shutdown() {
     // Readiness first (/readyz and gRPC health), so that load balancers and probes stop sending
     // new work; then let modules end their streams; then drain what is in flight.
     if (s.health) s.health->SetDraining();
-    (&s.health_service)->Shutdown();
-    if (s.config.shutdown_delay > absl::ZeroDuration()) absl::SleepFor(s.config.shutdown_delay);
+    s.health_service.Shutdown();
+    if (s.start_completed && s.config.shutdown_delay > absl::ZeroDuration()) {
+      absl::SleepFor(s.config.shutdown_delay);
+    }
     for (size_t i = s.started; i > 0; --i) s.modules[i - 1].second->Drain();
     // Wait for the RPCs in flight (late arrivals are cancelled), at most the grace period; then
     // shut the server down at once, cancelling whatever is still running.
-    s.drain.StartDraining();
     const absl::Time deadline = absl::Now() + s.config.shutdown_grace;
     spdlog::info("draining {} RPCs in flight (up to {})", s.drain.in_flight(),
                  absl::FormatDuration(s.config.shutdown_grace));

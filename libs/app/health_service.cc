@@ -40,6 +40,21 @@ grpc::Status HealthService::Check(grpc::ServerContext*, const HealthCheckRequest
 
 grpc::Status HealthService::Watch(grpc::ServerContext* context, const HealthCheckRequest* request,
                                   grpc::ServerWriter<HealthCheckResponse>* writer) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (watchers_ >= max_watchers_) {
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "too many health Watch streams; use Check");
+    }
+    ++watchers_;
+  }
+  struct Release {
+    HealthService* self;
+    ~Release() {
+      absl::MutexLock lock(&self->mu_);
+      --self->watchers_;
+    }
+  } release{this};
   uint64_t seen = ~uint64_t{0};
   Status last = HealthCheckResponse::UNKNOWN;
   bool sent_any = false;

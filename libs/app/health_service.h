@@ -9,7 +9,7 @@
 // A service name that was never set answers NOT_FOUND on Check and SERVICE_UNKNOWN on Watch; ""
 // is the server as a whole. Watch streams get the current status at once and every change after
 // it; Shutdown() sets everything NOT_SERVING, tells the watchers, and ends their streams. Each
-// Watch holds one server thread while it lasts, which is fine for probes and operators' tools.
+// Watch holds one server thread while it lasts, so their number is capped.
 //
 // Thread-safe.
 
@@ -23,6 +23,10 @@ namespace sb::app {
 
 class HealthService final : public ::grpc::health::v1::Health::Service {
  public:
+  // At most `max_watchers` Watch streams at once (each holds a server thread); more are refused
+  // with RESOURCE_EXHAUSTED.
+  explicit HealthService(int max_watchers) : max_watchers_(max_watchers) {}
+
   void SetServingStatus(const std::string& service, bool serving);
   // Everything NOT_SERVING from now on; further SetServingStatus calls are ignored.
   void Shutdown();
@@ -41,6 +45,8 @@ class HealthService final : public ::grpc::health::v1::Health::Service {
   std::map<std::string, Status> statuses_ ABSL_GUARDED_BY(mu_);
   uint64_t version_ ABSL_GUARDED_BY(mu_) = 0;  // bumped on every change, for watchers
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  const int max_watchers_;
+  int watchers_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace sb::app

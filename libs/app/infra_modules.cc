@@ -46,13 +46,7 @@ ModuleSpec PgModule() {
                                               .statement_timeout = config->statement_timeout}));
         pg::Pool& pool_ref = module->Own(std::move(pool));
         platform.set_pg(&pool_ref);
-        platform.services().AddCheck("pg", [&pool_ref] {
-          // Every connection busy means PostgreSQL is answering: Ping would only time out
-          // waiting for a free connection and turn a busy service NOT_SERVING.
-          const pg::PoolStats stats = pool_ref.stats();
-          if (stats.in_use >= stats.size) return absl::OkStatus();
-          return pool_ref.Ping();
-        });
+        platform.services().AddCheck("pg", [&pool_ref] { return pool_ref.Ping(); });
         return module;
       },
   };

@@ -158,10 +158,10 @@ class ServerCallInterceptor final : public Interceptor {
   void OnStart(InterceptorBatchMethods* methods) {
     start_ = std::chrono::steady_clock::now();
     metrics_.started->Inc();
-    if (drain_.draining()) {
-      // Too late: the process is shutting down and health already says NOT_SERVING.
-      info_->server_context()->TryCancel();
-    } else if (std::strcmp(info_->method(), "/grpc.health.v1.Health/Watch") != 0) {
+    // Calls that still arrive while draining (from clients that ignore health) are served and
+    // counted too: cancelling them would not stop a sync handler in gRPC 1.51, only hide its
+    // side effects from the client.
+    if (std::strcmp(info_->method(), "/grpc.health.v1.Health/Watch") != 0) {
       drain_.Enter();
       counted_ = true;
     }

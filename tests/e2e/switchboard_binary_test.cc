@@ -55,7 +55,9 @@ testing::CommandResult Switchboard(std::vector<std::string> args) {
   return *result;
 }
 
-HealthCheckResponse::ServingStatus HealthOf(Health::Stub& stub, const std::string& service) {
+// The serving status, or UNKNOWN when the Check itself failed (`code` then says how).
+HealthCheckResponse::ServingStatus HealthOf(Health::Stub& stub, const std::string& service,
+                                            grpc::StatusCode* code = nullptr) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(3));
   // The server may still be starting: wait for the connection rather than fail at once.
@@ -63,8 +65,9 @@ HealthCheckResponse::ServingStatus HealthOf(Health::Stub& stub, const std::strin
   HealthCheckRequest request;
   request.set_service(service);
   HealthCheckResponse response;
-  if (!stub.Check(&ctx, request, &response).ok()) return HealthCheckResponse::UNKNOWN;
-  return response.status();
+  const grpc::Status s = stub.Check(&ctx, request, &response);
+  if (code != nullptr) *code = s.error_code();
+  return s.ok() ? response.status() : HealthCheckResponse::UNKNOWN;
 }
 
 template <typename Pred>
@@ -206,6 +209,7 @@ TEST_CASE("SIGTERM ends even a long-lived stream within 5 s, telling it NOT_SERV
   REQUIRE(Eventually([&] { return HealthOf(*r->health, "") == HealthCheckResponse::SERVING; }));
   // A client watching health holds a stream open; shutdown must not wait on it forever.
   grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   HealthCheckRequest request;
   request.set_service("switchboard.routing.v1.RoutingService");
   auto watch = r->health->Watch(&ctx, request);
@@ -235,11 +239,13 @@ TEST_CASE("each target runs on its own, with only its own dependencies", "[e2e]"
         Eventually([&] { return HealthOf(*r->health, service) == HealthCheckResponse::SERVING; }));
     // The other targets are not hosted here.
     const std::string other = service == kServices[0] ? kServices[1] : kServices[0];
-    CHECK(HealthOf(*r->health, other) == HealthCheckResponse::UNKNOWN);
+    grpc::StatusCode code = grpc::StatusCode::OK;
+    HealthOf(*r->health, other, &code);
+    CHECK(code == grpc::StatusCode::NOT_FOUND);
     r->process->Signal(SIGTERM);
-    auto code = r->process->Wait(absl::Seconds(5));
-    REQUIRE(code.ok());
-    CHECK(*code == 0);
+    auto exit_code = r->process->Wait(absl::Seconds(5));
+    REQUIRE(exit_code.ok());
+    CHECK(*exit_code == 0);
   }
 }
 

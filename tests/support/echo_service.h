@@ -24,6 +24,7 @@ class EchoService final : public ::switchboard::testing::v1::EchoService::Servic
       last_context_ = app::CallContext::From(*context);
     }
     in_flight_.fetch_add(1);
+    started_.fetch_add(1);
     if (request->delay_ms() > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(request->delay_ms()));
     }
@@ -32,6 +33,7 @@ class EchoService final : public ::switchboard::testing::v1::EchoService::Servic
     return grpc::Status::OK;
   }
   int in_flight() const { return in_flight_.load(); }
+  int started() const { return started_.load(); }
   // When on, each call's CallContext is kept for last_context().
   void set_record_contexts(bool on) { record_contexts_ = on; }
   app::CallContext last_context() {
@@ -44,6 +46,7 @@ class EchoService final : public ::switchboard::testing::v1::EchoService::Servic
   std::mutex mu_;
   app::CallContext last_context_;
   std::atomic<int> in_flight_{0};
+  std::atomic<int> started_{0};
 };
 
 }  // namespace sb::testing

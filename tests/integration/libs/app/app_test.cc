@@ -82,15 +82,20 @@ ProcessConfig LoopbackConfig(std::string target) {
   return config;
 }
 
-HealthCheckResponse::ServingStatus HealthOf(Health::Stub& stub, const std::string& service) {
+// The answer to a health Check: the RPC's code and, when OK, the serving status.
+struct HealthAnswer {
+  grpc::StatusCode code;
+  HealthCheckResponse::ServingStatus status;
+};
+
+HealthAnswer HealthOf(Health::Stub& stub, const std::string& service) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
   HealthCheckRequest request;
   request.set_service(service);
   HealthCheckResponse response;
   grpc::Status s = stub.Check(&ctx, request, &response);
-  if (!s.ok()) return HealthCheckResponse::UNKNOWN;
-  return response.status();
+  return {s.error_code(), s.ok() ? response.status() : HealthCheckResponse::UNKNOWN};
 }
 
 template <typename Pred>
@@ -163,15 +168,15 @@ TEST_CASE("gRPC health follows the service's own dependency checks", "[app]") {
   auto health = Health::NewStub(channel);
   const std::string name = "switchboard.testing.v1.EchoService";
 
-  CHECK(HealthOf(*health, name) == HealthCheckResponse::NOT_SERVING);
-  CHECK(HealthOf(*health, "") == HealthCheckResponse::NOT_SERVING);
+  CHECK(HealthOf(*health, name).status == HealthCheckResponse::NOT_SERVING);
+  CHECK(HealthOf(*health, "").status == HealthCheckResponse::NOT_SERVING);
   backend_up = true;
-  CHECK(Eventually([&] { return HealthOf(*health, name) == HealthCheckResponse::SERVING; }));
-  CHECK(HealthOf(*health, "") == HealthCheckResponse::SERVING);
+  CHECK(Eventually([&] { return HealthOf(*health, name).status == HealthCheckResponse::SERVING; }));
+  CHECK(HealthOf(*health, "").status == HealthCheckResponse::SERVING);
   backend_up = false;
-  CHECK(Eventually([&] { return HealthOf(*health, name) == HealthCheckResponse::NOT_SERVING; }));
-  // A service nobody registered is NOT_FOUND, which the helper reports as UNKNOWN.
-  CHECK(HealthOf(*health, "switchboard.nothing.v1.Nothing") == HealthCheckResponse::UNKNOWN);
+  CHECK(Eventually(
+      [&] { return HealthOf(*health, name).status == HealthCheckResponse::NOT_SERVING; }));
+  CHECK(HealthOf(*health, "switchboard.nothing.v1.Nothing").code == grpc::StatusCode::NOT_FOUND);
   app.Shutdown();
 }
 
@@ -214,7 +219,8 @@ TEST_CASE("Handlers read the call context, and PropagateTo carries it on without
   app.Shutdown();
 }
 
-TEST_CASE("Shutdown drains: an RPC in flight finishes, new ones are refused", "[app]") {
+TEST_CASE("Shutdown drains: calls in flight and calls arriving late finish, then it is gone",
+          "[app]") {
   std::atomic<bool> backend_up{true};
   testing::EchoService* echo = nullptr;
   const std::vector<ModuleSpec> specs = {EchoModule(backend_up, echo)};
@@ -224,44 +230,41 @@ TEST_CASE("Shutdown drains: an RPC in flight finishes, new ones are refused", "[
   auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(app.grpc_port()),
                                      grpc::InsecureChannelCredentials());
   auto stub = ::switchboard::testing::v1::EchoService::NewStub(channel);
-
-  auto slow = std::async(std::launch::async, [&] {
+  auto health = Health::NewStub(channel);
+  auto echo_call = [&](std::string message, int delay_ms) {
     grpc::ClientContext ctx;
     ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
     EchoRequest request;
-    request.set_message("still here");
-    request.set_delay_ms(1500);
+    request.set_message(std::move(message));
+    request.set_delay_ms(delay_ms);
     EchoResponse response;
     grpc::Status s = stub->Echo(&ctx, request, &response);
     return std::make_pair(s.error_code(), response.message());
-  });
+  };
+
+  auto slow = std::async(std::launch::async, [&] { return echo_call("still here", 2000); });
   REQUIRE(Eventually([&] { return echo->in_flight() == 1; }));
   auto shutdown = std::async(std::launch::async, [&] { app.Shutdown(); });
-
-  // While the slow call is still being served, a new call is refused.
-  bool refused_while_draining = false;
-  grpc::StatusCode refused_code = grpc::StatusCode::OK;
-  CHECK(Eventually([&] {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(1));
-    EchoRequest request;
-    EchoResponse response;
-    const grpc::StatusCode code = stub->Echo(&ctx, request, &response).error_code();
-    refused_code = code;
-    // gRPC 1.51's sync server cancels calls that arrive on an open connection after Shutdown
-    // began (CANCELLED); on a new connection it is UNAVAILABLE. Either way the call never runs.
-    refused_while_draining =
-        (code == grpc::StatusCode::UNAVAILABLE || code == grpc::StatusCode::CANCELLED) &&
-        echo->in_flight() == 1;
-    return code != grpc::StatusCode::OK;
+  // Health turns NOT_SERVING first; the slow call is still being served.
+  REQUIRE(Eventually([&] {
+    return HealthOf(*health, "switchboard.testing.v1.EchoService").status !=
+           HealthCheckResponse::SERVING;
   }));
-  INFO("refused with code " << refused_code << ", in flight " << echo->in_flight());
-  CHECK(refused_while_draining);
+  REQUIRE(echo->in_flight() == 1);
+
+  // A client that ignores health still gets its call served, and the drain waits for it.
+  const auto late = echo_call("late", 300);
+  CHECK(late.first == grpc::StatusCode::OK);
+  CHECK(late.second == "late");
 
   shutdown.get();
   const auto [code, message] = slow.get();
   CHECK(code == grpc::StatusCode::OK);
   CHECK(message == "still here");
+  CHECK(echo->started() == 2);
+
+  // Now the server is gone.
+  CHECK(echo_call("after", 0).first == grpc::StatusCode::UNAVAILABLE);
 }
 
 }  // namespace
