@@ -58,8 +58,10 @@ sb_pg_can_reach() { [ "$(id -u)" -ne 0 ] || runuser -u postgres -- test -x "$1";
 # sb_pg_start DATADIR PORT: initialises DATADIR if empty and starts PostgreSQL 15 on 127.0.0.1.
 # DATADIR's parent must be reachable by the postgres user (see sb_pg_can_reach).
 sb_pg_start() {
-  local data=$1 port=$2
-  mkdir -p "$data"
+  local data port=$2
+  mkdir -p "$1"
+  # The postgres user must not go through a link under a directory closed to it (.local/pg).
+  data=$(readlink -f "$1")
   [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$data"
   chmod 700 "$data"
   if [ ! -f "$data/PG_VERSION" ]; then
@@ -72,12 +74,15 @@ sb_pg_start() {
 }
 
 sb_pg_stop() {
-  local data=$1
+  local data
+  data=$(readlink -f "$1")
   [ -f "$data/postmaster.pid" ] || return 0
   sb_as_pg "$SB_PG_BIN/pg_ctl" -D "$data" -m fast -w stop >/dev/null 2>&1 || true
 }
 
-sb_pg_running() { [ -f "$1/postmaster.pid" ] && sb_as_pg "$SB_PG_BIN/pg_ctl" -D "$1" status >/dev/null 2>&1; }
+sb_pg_running() {
+  [ -f "$1/postmaster.pid" ] && sb_as_pg "$SB_PG_BIN/pg_ctl" -D "$(readlink -f "$1")" status >/dev/null 2>&1
+}
 
 # sb_redis_start DIR PORT: starts Redis 7 on 127.0.0.1 (no persistence: its state is rebuildable).
 sb_redis_start() {
