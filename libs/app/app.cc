@@ -318,6 +318,7 @@ void App::Shutdown() {
     // new work; then let modules end their streams; then drain what is in flight.
     if (s.health) s.health->SetDraining();
     s.health_service.Shutdown();
+    s.health_service.WaitForWatchersToEnd(absl::Seconds(1));
     if (s.start_completed && s.config.shutdown_delay > absl::ZeroDuration()) {
       absl::SleepFor(s.config.shutdown_delay);
     }

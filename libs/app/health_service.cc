@@ -26,6 +26,12 @@ void HealthService::Shutdown() {
   ++version_;
 }
 
+void HealthService::WaitForWatchersToEnd(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto none = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return watchers_ == 0; };
+  mu_.AwaitWithTimeout(absl::Condition(&none), timeout);
+}
+
 grpc::Status HealthService::Check(grpc::ServerContext*, const HealthCheckRequest* request,
                                   HealthCheckResponse* response) {
   absl::MutexLock lock(&mu_);

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 
 namespace sb::app {
@@ -28,8 +29,12 @@ class HealthService final : public ::grpc::health::v1::Health::Service {
   explicit HealthService(int max_watchers) : max_watchers_(max_watchers) {}
 
   void SetServingStatus(const std::string& service, bool serving);
-  // Everything NOT_SERVING from now on; further SetServingStatus calls are ignored.
+  // Everything NOT_SERVING from now on; further SetServingStatus calls are ignored. Watch streams
+  // are sent NOT_SERVING and end.
   void Shutdown();
+  // Waits (at most `timeout`) until every Watch stream has ended, so that the server's shutdown
+  // does not cut one before it has told its client NOT_SERVING.
+  void WaitForWatchersToEnd(absl::Duration timeout);
 
   grpc::Status Check(grpc::ServerContext* context,
                      const ::grpc::health::v1::HealthCheckRequest* request,
