@@ -15,12 +15,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <memory>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -75,10 +77,12 @@ int ServeRuntime(int port) {
 }
 
 struct Result {
-  double qps = 0;
-  double p50_us = 0;
+  double qps = 0;     // closed loop, `outstanding` calls in flight: the server's throughput
+  double p50_us = 0;  // closed loop latency (queueing behind the other outstanding calls)
   double p99_us = 0;
   double server_cpu_us_per_rpc = 0;
+  double paced_p50_us = 0;  // open loop at a fixed rate well below saturation: service latency
+  double paced_p99_us = 0;
 };
 
 // Reads utime+stime of a process in microseconds.
@@ -184,7 +188,63 @@ Result Drive(int port, pid_t server_pid, double seconds, int outstanding) {
   return r;
 }
 
-Result RunOne(const std::string& self, const std::string& kind, double seconds, int outstanding) {
+// Open loop: one call every 1/rate seconds whatever the answers do, latency counted from the
+// moment each call was due (so a stalled server is not hidden by the client waiting for it).
+std::pair<double, double> DrivePaced(int port, double rate, double seconds) {
+  auto stub = echo::EchoService::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  struct Call {
+    grpc::ClientContext ctx;
+    EchoResponse response;
+    grpc::Status status;
+    std::unique_ptr<grpc::ClientAsyncResponseReader<EchoResponse>> reader;
+    std::chrono::steady_clock::time_point due;
+  };
+  grpc::CompletionQueue cq;
+  std::vector<double> latencies;
+  std::atomic<int64_t> done{0};
+  std::thread collector([&] {
+    void* tag;
+    bool ok;
+    while (cq.Next(&tag, &ok)) {
+      std::unique_ptr<Call> call(static_cast<Call*>(tag));
+      if (!call->status.ok()) {
+        std::fprintf(stderr, "rpc failed: %s\n", call->status.error_message().c_str());
+        std::exit(1);
+      }
+      latencies.push_back(
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - call->due)
+              .count());
+      done.fetch_add(1);
+    }
+  });
+  EchoRequest request;
+  request.set_message("ping");
+  const auto interval = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+      std::chrono::duration<double>(1.0 / rate));
+  auto due = std::chrono::steady_clock::now();
+  const auto end = due + std::chrono::microseconds(static_cast<int64_t>(seconds * 1e6));
+  int64_t issued = 0;
+  for (; due < end; due += interval, ++issued) {
+    std::this_thread::sleep_until(due);
+    auto* call = new Call;
+    call->due = due;
+    call->reader = stub->PrepareAsyncEcho(&call->ctx, request, &cq);
+    call->reader->StartCall();
+    call->reader->Finish(&call->response, &call->status, call);
+  }
+  while (done.load() < issued) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  cq.Shutdown();
+  collector.join();
+  // The first half second warms connections and caches up.
+  const size_t skip = std::min(latencies.size() / 2, static_cast<size_t>(rate / 2));
+  std::vector<double> kept(latencies.begin() + static_cast<ptrdiff_t>(skip), latencies.end());
+  std::sort(kept.begin(), kept.end());
+  return {kept[kept.size() / 2], kept[kept.size() * 99 / 100]};
+}
+
+Result RunOne(const std::string& self, const std::string& kind, double seconds, int outstanding,
+              double rate) {
   const int port = sb::testing::FreeTcpPort();
   auto child = sb::testing::ChildProcess::Start(
       {.argv = {self, "--serve=" + kind, absl::StrCat("--port=", port)},
@@ -194,6 +254,7 @@ Result RunOne(const std::string& self, const std::string& kind, double seconds, 
     std::exit(1);
   }
   Result r = Drive(port, child->pid(), seconds, outstanding);
+  std::tie(r.paced_p50_us, r.paced_p99_us) = DrivePaced(port, rate, seconds);
   child->Signal(SIGTERM);
   (void)child->Wait(absl::Seconds(15));
   return r;
@@ -206,8 +267,9 @@ Result Median(std::vector<Result> rs) {
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
   };
-  return {med(&Result::qps), med(&Result::p50_us), med(&Result::p99_us),
-          med(&Result::server_cpu_us_per_rpc)};
+  return {med(&Result::qps),          med(&Result::p50_us),
+          med(&Result::p99_us),       med(&Result::server_cpu_us_per_rpc),
+          med(&Result::paced_p50_us), med(&Result::paced_p99_us)};
 }
 
 }  // namespace
@@ -216,6 +278,7 @@ int main(int argc, char** argv) {
   double seconds = 3;
   int rounds = 3;
   int outstanding = 32;
+  double rate = 5000;
   std::string serve;
   int port = 0;
   for (int i = 1; i < argc; ++i) {
@@ -229,6 +292,8 @@ int main(int argc, char** argv) {
       (void)absl::SimpleAtod(value("--seconds="), &seconds);
     else if (a.rfind("--rounds=", 0) == 0)
       (void)absl::SimpleAtoi(value("--rounds="), &rounds);
+    else if (a.rfind("--rate=", 0) == 0)
+      (void)absl::SimpleAtod(value("--rate="), &rate);
     else if (a.rfind("--outstanding=", 0) == 0)
       (void)absl::SimpleAtoi(value("--outstanding="), &outstanding);
   }
@@ -239,24 +304,27 @@ int main(int argc, char** argv) {
   PinToCpu(1);
   std::vector<Result> bare, runtime;
   for (int round = 0; round < rounds; ++round) {
-    bare.push_back(RunOne(argv[0], "bare", seconds, outstanding));
-    runtime.push_back(RunOne(argv[0], "runtime", seconds, outstanding));
+    bare.push_back(RunOne(argv[0], "bare", seconds, outstanding, rate));
+    runtime.push_back(RunOne(argv[0], "runtime", seconds, outstanding, rate));
   }
   const Result b = Median(bare);
   const Result r = Median(runtime);
-  std::printf(
-      "grpc unary hop, loopback, server pinned to 1 core, %d outstanding, median of %d x "
-      "%.0f s\n",
-      outstanding, rounds, seconds);
-  std::printf("%-22s %10s %10s %10s %16s\n", "server", "QPS", "p50 us", "p99 us",
-              "server CPU us/RPC");
-  std::printf("%-22s %10.0f %10.1f %10.1f %16.1f\n", "bare gRPC", b.qps, b.p50_us, b.p99_us,
-              b.server_cpu_us_per_rpc);
-  std::printf("%-22s %10.0f %10.1f %10.1f %16.1f\n", "switchboard runtime", r.qps, r.p50_us,
-              r.p99_us, r.server_cpu_us_per_rpc);
-  std::printf("runtime cost: QPS %+.1f%%, p50 %+.1f%%, p99 %+.1f%%, CPU/RPC %+.1f%%\n",
-              (r.qps / b.qps - 1) * 100, (r.p50_us / b.p50_us - 1) * 100,
-              (r.p99_us / b.p99_us - 1) * 100,
-              (r.server_cpu_us_per_rpc / b.server_cpu_us_per_rpc - 1) * 100);
+  std::printf("grpc unary hop, loopback, server pinned to 1 core, median of %d x %.0f s\n", rounds,
+              seconds);
+  const std::string closed = absl::StrCat("closed loop, ", outstanding, " outstanding");
+  const std::string open = absl::StrCat("open loop at ", static_cast<int>(rate), "/s");
+  std::printf("%-20s | %-38s | %s\n", "", closed.c_str(), open.c_str());
+  std::printf("%-20s | %8s %8s %8s %11s | %8s %8s\n", "server", "QPS", "p50 us", "p99 us",
+              "CPU us/RPC", "p50 us", "p99 us");
+  for (const auto& [name, x] : {std::pair<const char*, Result>{"bare gRPC", b},
+                                std::pair<const char*, Result>{"switchboard runtime", r}}) {
+    std::printf("%-20s | %8.0f %8.1f %8.1f %11.1f | %8.1f %8.1f\n", name, x.qps, x.p50_us, x.p99_us,
+                x.server_cpu_us_per_rpc, x.paced_p50_us, x.paced_p99_us);
+  }
+  auto pct = [](double runtime, double bare) { return (runtime / bare - 1) * 100; };
+  std::printf("%-20s | %+7.1f%% %+7.1f%% %+7.1f%% %+10.1f%% | %+7.1f%% %+7.1f%%\n", "runtime cost",
+              pct(r.qps, b.qps), pct(r.p50_us, b.p50_us), pct(r.p99_us, b.p99_us),
+              pct(r.server_cpu_us_per_rpc, b.server_cpu_us_per_rpc),
+              pct(r.paced_p50_us, b.paced_p50_us), pct(r.paced_p99_us, b.paced_p99_us));
   return 0;
 }
