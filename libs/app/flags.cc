@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <regex>
+#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -135,16 +136,9 @@ void FlagSet::Add(std::string name, absl::Duration* target, std::string help,
 
 absl::Status FlagSet::Parse(const std::vector<std::string>& args, const EnvLookup& env,
                             std::vector<std::string>* positional) {
-  // Environment first, so that the command line overrides it.
-  for (auto& [name, flag] : flags_) {
-    const std::string env_name = EnvName(name);
-    if (auto value = env(env_name)) {
-      if (std::string err = flag.set(*value); !err.empty()) {
-        return absl::InvalidArgumentError(absl::StrCat("invalid value for --", name, " (from ",
-                                                       env_name, "='", *value, "'): ", err));
-      }
-    }
-  }
+  // The command line first; then the environment twins of the flags it did not set (so a bad
+  // twin is no error when the command line overrides it).
+  std::set<std::string> from_command_line;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--help" || arg == "-h" || arg == "-help") {
@@ -169,6 +163,7 @@ absl::Status FlagSet::Parse(const std::vector<std::string>& args, const EnvLooku
       auto negated = flags_.find(body.substr(2));
       if (negated != flags_.end() && negated->second.is_bool) {
         negated->second.set("false");
+        from_command_line.insert(negated->first);
         continue;
       }
     }
@@ -189,6 +184,17 @@ absl::Status FlagSet::Parse(const std::vector<std::string>& args, const EnvLooku
     if (std::string err = flag.set(*value); !err.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("invalid value for --", body, "='", *value, "': ", err));
+    }
+    from_command_line.insert(body);
+  }
+  for (auto& [name, flag] : flags_) {
+    if (from_command_line.contains(name)) continue;
+    const std::string env_name = EnvName(name);
+    if (auto value = env(env_name)) {
+      if (std::string err = flag.set(*value); !err.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat("invalid value for --", name, " (from ",
+                                                       env_name, "='", *value, "'): ", err));
+      }
     }
   }
   return absl::OkStatus();

@@ -56,6 +56,18 @@ TEST_CASE("flags: the environment twin sets a flag, the command line wins over i
   REQUIRE(c.grace == absl::Seconds(90));
 }
 
+TEST_CASE("flags: a bad environment twin is no error when the command line sets the flag",
+          "[app]") {
+  Config c;
+  FlagSet flags = Declare(c);
+  REQUIRE(flags
+              .Parse({"--threads=4", "--migrate"},
+                     FakeEnv({{"SB_THREADS", "lots"}, {"SB_MIGRATE", "perhaps"}}))
+              .ok());
+  CHECK(c.threads == 4);
+  CHECK(c.migrate);
+}
+
 TEST_CASE("flags: bad values are rejected with the flag named", "[app]") {
   auto error_for = [](std::vector<std::string> args, std::map<std::string, std::string> env) {
     Config c;
