@@ -24,16 +24,9 @@ namespace {
 using ::sb::redis::testing::Eventually;
 using ::sb::redis::testing::InfoNumber;
 using ::sb::redis::testing::MakeClient;
-using ::sb::testing::SharedTestRedisUrl;
+using ::sb::redis::testing::SharedUrl;
 using ::sb::testing::TestRedis;
 using ::sb::testing::UniqueKeyPrefix;
-
-std::string SharedUrl() {
-  auto url = SharedTestRedisUrl();
-  INFO(url.status().ToString());
-  REQUIRE(url.ok());
-  return *url;
-}
 
 TEST_CASE("Client returns nil, integer, string, status, array and error replies", "[redis]") {
   auto client = MakeClient(SharedUrl());

@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "libs/common/status_macros.h"
 #include "libs/redis/client.h"
+#include "libs/testing/redis_server.h"
 
 // REQUIRE that a Status or StatusOr is OK, printing it when it is not.
 #define SB_REQUIRE_OK(expr)                                                   \
@@ -52,6 +53,14 @@ bool Eventually(Condition condition, absl::Duration timeout = absl::Seconds(10))
 }
 
 // A client with short timeouts, so that failure paths finish quickly.
+// The test Redis (tools/test's, or one started for this process), or the test stops.
+inline std::string SharedUrl() {
+  auto url = ::sb::testing::SharedTestRedisUrl();
+  INFO(url.status().ToString());
+  REQUIRE(url.ok());
+  return *url;
+}
+
 inline std::unique_ptr<Client> MakeClient(const std::string& url, int pool_size = 4) {
   auto client = Client::Create({.url = url,
                                 .pool_size = pool_size,

@@ -20,15 +20,8 @@ namespace {
 
 using ::sb::redis::testing::Eventually;
 using ::sb::redis::testing::MakeClient;
-using ::sb::testing::SharedTestRedisUrl;
+using ::sb::redis::testing::SharedUrl;
 using ::sb::testing::UniqueKeyPrefix;
-
-std::string SharedUrl() {
-  auto url = SharedTestRedisUrl();
-  INFO(url.status().ToString());
-  REQUIRE(url.ok());
-  return *url;
-}
 
 int64_t PendingFor(const PendingSummary& summary, const std::string& consumer) {
   for (const auto& [name, count] : summary.consumers) {
