@@ -242,7 +242,31 @@ void Pool::BackOff(int attempt) {
   absl::SleepFor(absl::Milliseconds(base_ms * jitter(rng)));
 }
 
+absl::Status Pool::PingOnHealthConnection() {
+  std::lock_guard lock(health_mu_);
+  if (health_conn_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<pqxx::connection>> fresh = Connect();
+    if (!fresh.ok()) return fresh.status();
+    health_conn_ = *std::move(fresh);
+  }
+  try {
+    pqxx::nontransaction tx(*health_conn_);
+    tx.exec("SELECT 1");
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    health_conn_.reset();  // made again on the next check
+    return absl::UnavailableError(
+        absl::StrCat("database ping failed: ", StatusFromException(e).message()));
+  }
+}
+
 absl::Status Pool::Ping(absl::Duration timeout) {
+  bool saturated;
+  {
+    std::lock_guard lock(mu_);
+    saturated = in_use_ >= options_.size;
+  }
+  if (saturated) return PingOnHealthConnection();
   // Like Run: a stale idle connection is dropped and the next one (or a fresh one) tried.
   for (int i = 0; i <= options_.size; ++i) {
     absl::StatusOr<Lease> lease = Acquire(timeout);

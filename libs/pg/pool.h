@@ -110,7 +110,9 @@ class Pool {
   std::invoke_result_t<Fn&, pqxx::work&> Run(Fn&& fn);
 
   // Runs "SELECT 1" on a pooled connection, waiting at most `timeout` for a free one (and for
-  // connecting, when no idle connection is left, at most connect_timeout). OK or Unavailable.
+  // connecting, when no idle connection is left, at most connect_timeout). When every pooled
+  // connection is busy it uses one extra connection kept for health checks instead, so that a
+  // busy pool is not reported as a database that does not answer. OK or Unavailable.
   absl::Status Ping(absl::Duration timeout = absl::Seconds(2));
 
   PoolStats stats() const;
@@ -134,6 +136,7 @@ class Pool {
   // Opens and configures a connection; Unavailable when that fails.
   absl::StatusOr<std::unique_ptr<pqxx::connection>> Connect();
   void Release(std::unique_ptr<pqxx::connection> conn, bool healthy);
+  absl::Status PingOnHealthConnection();
   void BackOff(int attempt);
 
   const PoolOptions options_;
@@ -145,6 +148,9 @@ class Pool {
   int in_use_ = 0;                                       // guarded by mu_
   PoolStats counters_;        // guarded by mu_; only the int64 counters are used
   bool server_down_ = false;  // guarded by mu_; logs the transitions once, not every failure
+
+  std::mutex health_mu_;                           // held while the health connection is used
+  std::unique_ptr<pqxx::connection> health_conn_;  // guarded by health_mu_; outside `size`
 };
 
 namespace internal {

@@ -194,6 +194,21 @@ TEST_CASE("Pool::Run returns Unavailable when no connection frees up in time", "
   CHECK(stats.idle == 1);
 }
 
+TEST_CASE("Pool::Ping answers OK while every pooled connection is busy", "[pg]") {
+  auto pool =
+      MakePool({.dsn = FreshDatabase(), .size = 1, .acquire_timeout = absl::Milliseconds(100)});
+  absl::Status ping_while_busy;
+  const absl::Status outer = pool->Run([&](pqxx::work& tx) {
+    tx.exec("SELECT 1");
+    ping_while_busy = pool->Ping(absl::Milliseconds(100));  // the only connection is ours
+    return absl::OkStatus();
+  });
+  CHECK(outer == absl::OkStatus());
+  CHECK(ping_while_busy == absl::OkStatus());
+  CHECK(pool->stats().acquire_timeouts == 0);
+  CHECK(pool->Ping() == absl::OkStatus());
+}
+
 TEST_CASE("Pool serves many threads with at most size connections", "[pg]") {
   auto pool = MakePool({.dsn = FreshDatabase(), .size = 3});
   REQUIRE(Exec(*pool,
