@@ -84,7 +84,7 @@ void DeclareProcessFlags(FlagSet& flags, ProcessConfig& c) {
             "name.",
             NonEmpty());
   flags.Add("service_addrs", &c.service_addrs,
-            "Per-target address overrides, e.g. identity=10.0.0.5:9090,org=org:9090.");
+            "Per-target address overrides, e.g. identity=10.0.0.5:50051,org=org:50051.");
   flags.Add("migrate", &c.migrate, "Apply the selected services' schema migrations at start-up.");
   flags.Add("migrate_only", &c.migrate_only,
             "Apply the selected services' migrations, then exit (for a Kubernetes migration Job).");

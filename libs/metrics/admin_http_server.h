@@ -4,7 +4,7 @@
 // and Kubernetes: GET /metrics (see MetricsHandler), and whatever the owner adds with Handle()
 // (/healthz, /readyz). Not an API server: no TLS, no routing beyond exact paths, bodies are small.
 //
-//   AdminHttpServer server({.address = "0.0.0.0", .port = 9090});
+//   AdminHttpServer server({.address = "0.0.0.0", .port = 9464});
 //   server.Handle("/metrics", MetricsHandler(registry));
 //   server.Handle("/healthz", [](const HttpRequest&) { return HttpResponse{.body = "ok\n"}; });
 //   SB_RETURN_IF_ERROR(server.Start());
