@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "libs/testing/child_process.h"
+#include "libs/testing/eventually.h"
 #include "libs/testing/pg_server.h"
 #include "libs/testing/ports.h"
 #include "libs/testing/redis_server.h"
@@ -70,14 +71,10 @@ HealthCheckResponse::ServingStatus HealthOf(Health::Stub& stub, const std::strin
   return s.ok() ? response.status() : HealthCheckResponse::UNKNOWN;
 }
 
+// Processes start and stop here: wait generously, poll every 50 ms.
 template <typename Pred>
-bool Eventually(Pred pred, absl::Duration timeout = absl::Seconds(30)) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return pred();
+bool Eventually(Pred pred) {
+  return testing::Eventually(pred, absl::Seconds(30), absl::Milliseconds(50));
 }
 
 // A running switchboard on free loopback ports with its own database.

@@ -11,6 +11,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "libs/app/app.h"
 #include "libs/app/owning_module.h"
+#include "libs/testing/eventually.h"
 #include "tests/support/echo_service.h"
 
 namespace sb::app {
@@ -98,14 +99,7 @@ HealthAnswer HealthOf(Health::Stub& stub, const std::string& service) {
   return {s.error_code(), s.ok() ? response.status() : HealthCheckResponse::UNKNOWN};
 }
 
-template <typename Pred>
-bool Eventually(Pred pred) {
-  for (int i = 0; i < 500; ++i) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return pred();
-}
+using ::sb::testing::Eventually;
 
 TEST_CASE("App creates and starts modules in dependency order, stops them in reverse", "[app]") {
   Journal journal;

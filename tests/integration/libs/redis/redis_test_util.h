@@ -18,6 +18,7 @@
 #include "absl/time/time.h"
 #include "libs/common/status_macros.h"
 #include "libs/redis/client.h"
+#include "libs/testing/eventually.h"
 #include "libs/testing/redis_server.h"
 
 // REQUIRE that a Status or StatusOr is OK, printing it when it is not.
@@ -41,16 +42,7 @@
 
 namespace sb::redis::testing {
 
-// Polls `condition` until it holds or `timeout` passes; returns whether it held.
-template <typename Condition>
-bool Eventually(Condition condition, absl::Duration timeout = absl::Seconds(10)) {
-  const absl::Time deadline = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return true;
-}
+using ::sb::testing::Eventually;
 
 // A client with short timeouts, so that failure paths finish quickly.
 // The test Redis (tools/test's, or one started for this process), or the test stops.
