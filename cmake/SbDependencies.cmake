@@ -17,3 +17,8 @@ endif()
 
 find_program(SB_PROTOC protoc REQUIRED)
 find_program(SB_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
+find_package(OpenSSL REQUIRED)
+find_package(PNG REQUIRED)
+pkg_check_modules(ARGON2 REQUIRED IMPORTED_TARGET libargon2)
+pkg_check_modules(OATH REQUIRED IMPORTED_TARGET liboath)
+pkg_check_modules(QRENCODE REQUIRED IMPORTED_TARGET libqrencode)

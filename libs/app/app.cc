@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <random>
 #include <cstdio>
 #include <deque>
 #include <iostream>
@@ -44,6 +45,14 @@ std::pair<std::string, int> SplitHostPort(const std::string& addr) {
     host = host.substr(1, host.size() - 2);
   }
   return {host.empty() ? "0.0.0.0" : host, port};
+}
+
+std::string RandomInternalToken() {
+  std::random_device rd;
+  std::string token;
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 0; i < 64; ++i) token += kHex[rd() % 16];
+  return token;
 }
 
 }  // namespace
@@ -88,6 +97,10 @@ void DeclareProcessFlags(FlagSet& flags, ProcessConfig& c) {
   flags.Add("migrate", &c.migrate, "Apply the selected services' schema migrations at start-up.");
   flags.Add("migrate_only", &c.migrate_only,
             "Apply the selected services' migrations, then exit (for a Kubernetes migration Job).");
+  flags.Add("internal_token", &c.internal_token,
+            "Shared secret that Switchboard's processes present to each other on internal RPCs "
+            "(set the same value in every process; from a Kubernetes Secret). Empty: a random "
+            "one, which only works while one process runs every target.");
   flags.Add("startup_timeout", &c.startup_timeout,
             "How long start-up waits for PostgreSQL to accept migrations before giving up.",
             PositiveDuration());
@@ -378,6 +391,14 @@ int RunMain(int argc, char** argv, const std::vector<ModuleSpec>& specs) {
   if (absl::Status s = InitLogging(config.log_level); !s.ok()) {
     std::fprintf(stderr, "switchboard: %s\n", std::string(s.message()).c_str());
     return 2;
+  }
+
+  if (config.internal_token.empty()) {
+    config.internal_token = RandomInternalToken();
+    if (config.target != "all") {
+      spdlog::warn("--internal_token is not set: services in other processes will refuse this "
+                   "one's internal calls (set SB_INTERNAL_TOKEN in every process)");
+    }
   }
 
   App app(specs, config);

@@ -48,6 +48,9 @@ struct ProcessConfig {
   bool migrate = true;
   bool migrate_only = false;
   absl::Duration startup_timeout = absl::Seconds(60);
+  // The credential the platform's processes show each other on "Internal:" RPCs. Empty: a random
+  // one for this process (enough when one process hosts every target).
+  std::string internal_token;
 };
 
 class Platform {

@@ -2,20 +2,82 @@
 
 #include "libs/app/owning_module.h"
 #include "libs/app/platform.h"
+#include "libs/auth/cached_scope_facts.h"
+#include "libs/auth/org_scope_facts.h"
+#include "libs/auth/revocation_list.h"
+#include "services/identity/grpc_org_placement.h"
 #include "services/identity/identity_migrations.h"
 #include "services/identity/identity_service.h"
 
 namespace sb::identity {
+namespace {
+
+struct IdentityFlags {
+  std::string platform_admin_login = "superadmin";
+  std::string platform_admin_password;
+  absl::Duration access_token_ttl = absl::Minutes(15);
+};
+
+}  // namespace
 
 app::ModuleSpec IdentityModule() {
+  auto flags = std::make_shared<IdentityFlags>();
   return {
       .name = "identity",
-      .deps = {"pg"},
+      .deps = {"pg", "redis"},
       .migrations = &IdentityMigrations(),
-      .create = [](app::Platform& platform) -> absl::StatusOr<std::unique_ptr<app::Module>> {
+      .declare_flags =
+          [flags](app::FlagSet& set) {
+            set.Add("platform_admin_login", &flags->platform_admin_login,
+                    "Login name of the platform admin created on first start.", app::NonEmpty());
+            set.Add("platform_admin_password", &flags->platform_admin_password,
+                    "Password of the platform admin created on first start (when no platform "
+                    "admin exists yet). Empty: none is created.");
+            set.Add("access_token_ttl", &flags->access_token_ttl,
+                    "Lifetime of access tokens (JWT).", app::PositiveDuration());
+          },
+      .create = [flags](app::Platform& platform) -> absl::StatusOr<std::unique_ptr<app::Module>> {
         auto module = std::make_unique<app::OwningModule>();
-        auto& service = module->Own(std::make_unique<IdentityService>());
-        platform.services().Add<v1::IdentityService>(&service, {"pg"});
+        const std::string token = platform.config().internal_token;
+        auto org_channel = [platform] { return platform.ChannelTo("org"); };
+        auto& org_facts =
+            module->Own(std::make_unique<auth::OrgScopeFacts>(org_channel, token));
+        auto& facts =
+            module->Own(std::make_unique<auth::CachedScopeFacts>(org_facts, platform.clock()));
+        auto& org = module->Own(std::make_unique<GrpcOrgPlacement>(org_channel, token));
+        auto& revocations = module->Own(
+            std::make_unique<auth::RedisRevocationList>(platform.redis(), platform.clock()));
+        IdentityOptions options;
+        options.internal_token = token;
+        options.access_token_ttl = flags->access_token_ttl;
+        absl::StatusOr<std::unique_ptr<IdentityService>> created = IdentityService::Create(
+            IdentityDeps{.pg = platform.pg(),
+                         .clock = platform.clock(),
+                         .scope_facts = facts,
+                         .org = org,
+                         .revocations = revocations,
+                         .redis = &platform.redis()},
+            options);
+        if (!created.ok()) return created.status();
+        auto& service = module->Own(*std::move(created));
+        if (!flags->platform_admin_password.empty()) {
+          if (absl::Status s = service.EnsurePlatformAdmin(flags->platform_admin_login,
+                                                           flags->platform_admin_password);
+              !s.ok()) {
+            return s;
+          }
+        }
+        platform.services().Add<v1::IdentityService>(&service, {"pg", "redis"});
+        module->OnStart([&revocations, &service] {
+          (void)revocations.PollOnce();
+          revocations.Start();
+          service.Start();
+          return absl::OkStatus();
+        });
+        module->OnStop([&revocations, &service] {
+          service.Stop();
+          revocations.Stop();
+        });
         return module;
       },
   };

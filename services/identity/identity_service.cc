@@ -1,0 +1,394 @@
+#include "services/identity/identity_service.h"
+
+#include <algorithm>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "libs/app/call_context.h"
+#include "libs/app/rpc_errors.h"
+#include "libs/common/ids.h"
+#include "libs/common/status_macros.h"
+#include "services/identity/builtin_roles.h"
+#include "services/identity/crypto/secrets.h"
+#include "services/identity/pg_util.h"
+#include "spdlog/spdlog.h"
+
+namespace sb::identity {
+
+const char kUserColumns[] =
+    "u.id, u.tenant_id, u.first_name, u.last_name, u.display_name, u.login_name, u.email, "
+    "u.email_verified, u.time_zone, u.language, u.avatar_etag, u.state, u.must_change_password, "
+    "u.totp_secret IS NOT NULL, "
+    "ARRAY(SELECT role_id FROM identity.user_roles r WHERE r.user_id = u.id ORDER BY role_id), "
+    "extract(epoch FROM u.created_at)::float8, extract(epoch FROM u.updated_at)::float8, "
+    "extract(epoch FROM u.last_login_at)::float8, extract(epoch FROM u.deleted_at)::float8, "
+    "u.password_hash";
+
+UserRecord UserFromRow(const pqxx::row& row, const std::string& avatar_url_prefix) {
+  UserRecord rec;
+  v1::User& u = rec.user;
+  u.set_id(row[0].as<std::string>());
+  u.set_tenant_id(row[1].as<std::string>());
+  u.set_first_name(row[2].as<std::string>());
+  u.set_last_name(row[3].as<std::string>());
+  u.set_display_name(row[4].as<std::string>());
+  u.set_login_name(row[5].is_null() ? "" : row[5].as<std::string>());
+  u.set_email(row[6].is_null() ? "" : row[6].as<std::string>());
+  u.set_email_verified(row[7].as<bool>());
+  u.set_time_zone(row[8].as<std::string>());
+  u.set_language(row[9].as<std::string>());
+  if (!row[10].is_null()) {
+    u.set_avatar_url(absl::StrCat(avatar_url_prefix, "/users/", u.id(), "/avatar?v=",
+                                  row[10].as<std::string>()));
+  }
+  u.set_state(static_cast<v1::UserState>(row[11].as<int>()));
+  u.set_must_change_password(row[12].as<bool>());
+  rec.totp_enabled = row[13].as<bool>();
+  u.set_totp_enabled(rec.totp_enabled);
+  for (const std::string& role : TextArray(row[14])) u.add_role_ids(role);
+  SetTimestamp(u.mutable_created_at(), row[15]);
+  SetTimestamp(u.mutable_updated_at(), row[16]);
+  if (!row[17].is_null()) SetTimestamp(u.mutable_last_login_at(), row[17]);
+  if (!row[18].is_null()) SetTimestamp(u.mutable_deleted_at(), row[18]);
+  rec.password_hash = row[19].is_null() ? "" : row[19].as<std::string>();
+  return rec;
+}
+
+// API keys of this identity instance's own table.
+class IdentityService::LocalApiKeys final : public auth::ApiKeyResolver {
+ public:
+  LocalApiKeys(pg::Pool& pg, const Clock& clock) : pg_(pg), clock_(clock) {}
+
+  absl::StatusOr<auth::Principal> ResolveApiKey(std::string_view secret) override {
+    const std::string hash = Sha256Hex(secret);
+    return pg_.Run([&](pqxx::work& tx) -> absl::StatusOr<auth::Principal> {
+      pqxx::result r = tx.exec_params(
+          "SELECT k.tenant_id, k.id, k.created_by_user_id, k.permissions, "
+          "k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now()), "
+          "t.state, (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute'), "
+          "extract(epoch FROM k.expires_at)::float8 "
+          "FROM identity.api_keys k JOIN identity.tenants t ON t.id = k.tenant_id "
+          "WHERE k.key_hash = $1",
+          hash);
+      if (r.empty()) return absl::UnauthenticatedError("unknown API key");
+      if (!r[0][4].as<bool>()) return absl::UnauthenticatedError("API key revoked or expired");
+      if (r[0][5].as<int>() != v1::TENANT_STATE_ACTIVE) {
+        return absl::UnauthenticatedError("the API key's tenant is not active");
+      }
+      auth::Principal p;
+      p.kind = auth::Principal::Kind::kApiKey;
+      p.tenant_id = r[0][0].as<std::string>();
+      p.api_key_id = r[0][1].as<std::string>();
+      p.user_id = r[0][2].as<std::string>();
+      p.permissions = auth::PermissionSet::FromTexts(TextArray(r[0][3]));
+      p.issued_at = clock_.Now();
+      if (!r[0][7].is_null()) p.expires_at = TimeFromEpoch(r[0][7]);
+      if (r[0][6].as<bool>()) {
+        tx.exec_params("UPDATE identity.api_keys SET last_used_at = now() WHERE id = $1",
+                       p.api_key_id);
+      }
+      return p;
+    });
+  }
+
+ private:
+  pg::Pool& pg_;
+  const Clock& clock_;
+};
+
+IdentityService::IdentityService(IdentityDeps deps, IdentityOptions options)
+    : deps_(deps),
+      options_(std::move(options)),
+      authorizer_(deps.scope_facts),
+      hasher_(options_.password_hash),
+      publisher_(deps.pg, deps.redis, deps.clock, options_.revocation_key) {}
+
+IdentityService::~IdentityService() { Stop(); }
+
+absl::StatusOr<std::unique_ptr<IdentityService>> IdentityService::Create(IdentityDeps deps,
+                                                                         IdentityOptions options) {
+  if (options.internal_token.empty()) {
+    return absl::InvalidArgumentError("identity: an internal service token is required");
+  }
+  std::unique_ptr<IdentityService> service(new IdentityService(deps, std::move(options)));
+  IdentityService& s = *service;
+  s.verifier_ = std::make_unique<auth::JwtVerifier>(
+      auth::JwtVerifierOptions{.issuer = s.options_.issuer,
+                               .audience = s.options_.audience,
+                               .leeway = s.options_.token_leeway},
+      deps.clock);
+  s.keys_ = std::make_unique<KeyRing>(deps.pg, deps.clock, *s.verifier_,
+                                      s.options_.access_token_ttl);
+  SB_RETURN_IF_ERROR(s.keys_->Load());
+  s.api_keys_ = std::make_unique<LocalApiKeys>(deps.pg, deps.clock);
+  s.authenticator_ = std::make_unique<auth::Authenticator>(
+      *s.verifier_, deps.revocations, s.api_keys_.get(), s.options_.internal_token);
+  return service;
+}
+
+void IdentityService::Start() { publisher_.Start(); }
+
+void IdentityService::Stop() { publisher_.Stop(); }
+
+absl::StatusOr<auth::Principal> IdentityService::Caller(grpc::ServerContext& context) const {
+  return authenticator_->Authenticate(context);
+}
+
+ClientAddress IdentityService::ClientOf(const grpc::ServerContext& context,
+                                        const v1::ClientInfo* given) {
+  ClientAddress client;
+  if (given != nullptr) {
+    client.ip = given->ip_address();
+    client.user_agent = given->user_agent();
+  }
+  const auto& md = context.client_metadata();
+  if (client.ip.empty()) {
+    if (auto it = md.find("x-sb-client-ip"); it != md.end()) {
+      client.ip = std::string(it->second.data(), it->second.size());
+    }
+  }
+  if (client.user_agent.empty()) {
+    if (auto it = md.find("x-sb-user-agent"); it != md.end()) {
+      client.user_agent = std::string(it->second.data(), it->second.size());
+    }
+  }
+  if (client.ip.empty()) {
+    // "ipv4:127.0.0.1:5555" / "ipv6:[::1]:5555": the direct peer (no gateway in front).
+    std::string peer = context.peer();
+    absl::string_view p = peer;
+    absl::ConsumePrefix(&p, "ipv4:");
+    absl::ConsumePrefix(&p, "ipv6:");
+    const size_t colon = p.rfind(':');
+    if (colon != absl::string_view::npos) p = p.substr(0, colon);
+    absl::ConsumePrefix(&p, "[");
+    absl::ConsumeSuffix(&p, "]");
+    client.ip = std::string(p);
+  }
+  client.ip = client.ip.substr(0, 64);
+  client.user_agent = client.user_agent.substr(0, 256);
+  return client;
+}
+
+absl::StatusOr<std::string> IdentityService::TenantFor(const auth::Principal& caller,
+                                                       const std::string& requested) const {
+  if (requested.empty() || requested == caller.tenant_id) return caller.tenant_id;
+  if (!caller.is_platform_admin() && !caller.is_service()) {
+    return absl::NotFoundError("tenant not found");
+  }
+  SB_ASSIGN_OR_RETURN(TenantId id, TenantId::Parse(requested, "tenant_id"));
+  return id.value();
+}
+
+absl::StatusOr<UserRecord> IdentityService::LoadUser(pqxx::work& tx, const std::string& tenant_id,
+                                                     const std::string& user_id,
+                                                     bool for_update) const {
+  if (!IsUuid(user_id)) return absl::NotFoundError("user not found");
+  pqxx::result r = tx.exec_params(
+      absl::StrCat("SELECT ", kUserColumns,
+                   " FROM identity.users u WHERE u.id = $1 AND ($2 = '' OR u.tenant_id::text = $2)",
+                   for_update ? " FOR UPDATE" : ""),
+      user_id, tenant_id);
+  if (r.empty()) return absl::NotFoundError("user not found");
+  return UserFromRow(r[0], options_.avatar_url_prefix);
+}
+
+UserAccess IdentityService::LoadAccess(pqxx::work& tx, const std::string& tenant_id,
+                                       const std::string& user_id) const {
+  UserAccess access;
+  for (const auto& row : tx.exec_params(
+           "SELECT role_id FROM identity.user_roles WHERE tenant_id = $1 AND user_id = $2 "
+           "ORDER BY role_id",
+           tenant_id, user_id)) {
+    access.role_ids.push_back(row[0].as<std::string>());
+  }
+  absl::StatusOr<auth::PermissionSet> roles =
+      RolePermissions(tx, tenant_id, access.role_ids, "role_ids");
+  if (roles.ok()) access.effective = *std::move(roles);
+  for (const auto& row : tx.exec_params(
+           "SELECT permission, effect, scope, set_by_user_id, "
+           "extract(epoch FROM set_at)::float8 FROM identity.permission_overrides "
+           "WHERE tenant_id = $1 AND user_id = $2 ORDER BY permission",
+           tenant_id, user_id)) {
+    v1::PermissionOverride o;
+    o.mutable_grant()->set_permission(row[0].as<std::string>());
+    o.set_effect(static_cast<v1::PermissionOverride::Effect>(row[1].as<int>()));
+    o.mutable_grant()->set_scope(static_cast<switchboard::common::v1::Scope>(row[2].as<int>()));
+    if (!row[3].is_null()) o.set_set_by_user_id(row[3].as<std::string>());
+    SetTimestamp(o.mutable_set_at(), row[4]);
+    access.overrides.push_back(o);
+  }
+  // Denials first take the role-given permission away; grants then add theirs.
+  for (const v1::PermissionOverride& o : access.overrides) {
+    if (o.effect() == v1::PermissionOverride::EFFECT_DENY) {
+      access.effective.Remove(o.grant().permission());
+    }
+  }
+  for (const v1::PermissionOverride& o : access.overrides) {
+    if (o.effect() == v1::PermissionOverride::EFFECT_GRANT) {
+      access.effective.Add({o.grant().permission(), static_cast<auth::Scope>(o.grant().scope())});
+    }
+  }
+  return access;
+}
+
+absl::StatusOr<auth::PermissionSet> IdentityService::RolePermissions(
+    pqxx::work& tx, const std::string& tenant_id, const std::vector<std::string>& role_ids,
+    std::string_view field) const {
+  auth::PermissionSet set;
+  for (size_t i = 0; i < role_ids.size(); ++i) {
+    const std::string& id = role_ids[i];
+    if (const BuiltinRole* role = FindBuiltinRole(id)) {
+      set.AddAll(role->permissions);
+      continue;
+    }
+    pqxx::result r;
+    if (IsUuid(id)) {
+      r = tx.exec_params(
+          "SELECT permissions FROM identity.roles WHERE tenant_id = $1 AND id = $2", tenant_id,
+          id);
+    }
+    if (r.empty()) {
+      return app::FieldError(absl::StrCat(std::string(field), "[", i, "]"), "UNKNOWN_ROLE",
+                             absl::StrCat("unknown role '", id.substr(0, 64), "'"));
+    }
+    set.AddAll(auth::PermissionSet::FromTexts(TextArray(r[0][0])));
+  }
+  return set;
+}
+
+absl::Status IdentityService::RequireCovers(const auth::Principal& caller,
+                                            const auth::PermissionSet& wanted) {
+  std::vector<auth::Grant> missing = caller.permissions.Uncovered(wanted);
+  if (missing.empty()) return absl::OkStatus();
+  return app::WithReason(
+      absl::PermissionDeniedError(absl::StrCat("cannot grant ", auth::GrantText(missing[0]),
+                                               ": you do not hold it (", missing.size(),
+                                               " permission(s) beyond yours)")),
+      "PRIVILEGE_ESCALATION");
+}
+
+auth::Resource IdentityService::UserResource(const std::string& tenant_id,
+                                             const std::string& user_id) const {
+  return auth::Resource{.type = "user", .tenant_id = tenant_id, .owner_user_id = user_id};
+}
+
+absl::Status IdentityService::CheckOnUser(const auth::Principal& caller,
+                                          std::string_view permission,
+                                          const std::string& tenant_id,
+                                          const std::string& user_id) const {
+  absl::Status s = authorizer_.Check(caller, permission, UserResource(tenant_id, user_id));
+  // A user the caller may not even see is, for them, not there.
+  if (absl::IsPermissionDenied(s) && !caller.restricted &&
+      !authorizer_.Check(caller, auth::perm::kUsersRead, UserResource(tenant_id, user_id)).ok()) {
+    return absl::NotFoundError("user not found");
+  }
+  return s;
+}
+
+v1::TenantSecurity IdentityService::SecurityOf(pqxx::work& tx,
+                                               const std::string& tenant_id) const {
+  v1::TenantSecurity security;
+  pqxx::result r = tx.exec_params(
+      "SELECT settings->'security' FROM identity.tenants WHERE id = $1", tenant_id);
+  if (!r.empty() && !r[0][0].is_null()) {
+    ParseJsonInto(r[0][0].as<std::string>(), &security);
+  }
+  if (security.password_min_length() < 8) {
+    security.set_password_min_length(std::max(8, options_.min_password_length));
+  }
+  auto ttl_or = [](const google::protobuf::Duration& d, absl::Duration fallback,
+                   absl::Duration max) {
+    absl::Duration v = absl::Seconds(d.seconds());
+    if (v <= absl::ZeroDuration()) v = fallback;
+    return std::min(v, max);
+  };
+  const absl::Duration session =
+      ttl_or(security.session_ttl(), options_.session_ttl, options_.max_session_ttl);
+  const absl::Duration remember =
+      ttl_or(security.remember_me_ttl(), options_.remember_me_ttl, options_.max_session_ttl);
+  security.mutable_session_ttl()->set_seconds(absl::ToInt64Seconds(session));
+  security.mutable_remember_me_ttl()->set_seconds(absl::ToInt64Seconds(remember));
+  return security;
+}
+
+absl::StatusOr<std::pair<std::string, absl::Time>> IdentityService::IssueAccessToken(
+    pqxx::work& tx, const UserRecord& user, const std::string& session_id, bool restricted,
+    const std::string& amr) {
+  const absl::Time now = deps_.clock.Now();
+  auth::AccessClaims claims;
+  claims.iss = options_.issuer;
+  claims.aud = options_.audience;
+  claims.sub = user.user.id();
+  claims.tid = user.user.tenant_id();
+  claims.sid = session_id;
+  claims.jti = NewUuid();
+  claims.iat = now;
+  claims.nbf = now;
+  claims.exp = now + options_.access_token_ttl;
+  claims.rst = restricted;
+  claims.amr = amr;
+  if (!restricted) {
+    UserAccess access = LoadAccess(tx, user.user.tenant_id(), user.user.id());
+    claims.roles = access.role_ids;
+    claims.perms = access.effective.Texts();
+  }
+  SB_ASSIGN_OR_RETURN(std::string token, keys_->Sign(claims));
+  return std::make_pair(std::move(token), claims.exp);
+}
+
+absl::StatusOr<IdentityService::IssuedSession> IdentityService::StartSession(
+    pqxx::work& tx, const UserRecord& user, bool remember_me, bool restricted,
+    const std::string& amr, const ClientAddress& client) {
+  const absl::Time now = deps_.clock.Now();
+  const v1::TenantSecurity security = SecurityOf(tx, user.user.tenant_id());
+  // A restricted session lives only as long as its first access token: enough to change the
+  // password or enrol 2FA, then the user logs in again with full tokens.
+  const absl::Duration ttl = restricted ? options_.access_token_ttl
+                             : remember_me ? absl::Seconds(security.remember_me_ttl().seconds())
+                                           : absl::Seconds(security.session_ttl().seconds());
+  IssuedSession issued;
+  issued.session_id = NewUuid();
+  const double now_s = ToEpoch(now);
+  tx.exec_params(
+      "INSERT INTO identity.sessions (tenant_id, id, user_id, remember_me, restricted, amr, "
+      "created_at, last_used_at, expires_at, client_ip, user_agent) VALUES ($1, $2, $3, $4, $5, "
+      "$6, to_timestamp($7), to_timestamp($7), to_timestamp($8), $9, $10)",
+      user.user.tenant_id(), issued.session_id, user.user.id(), remember_me, restricted, amr,
+      now_s, now_s + absl::ToDoubleSeconds(ttl), client.ip, client.user_agent);
+  const std::string refresh = absl::StrCat("sbr_", RandomUrlToken(32));
+  tx.exec_params(
+      "INSERT INTO identity.refresh_tokens (token_hash, tenant_id, session_id, issued_at, "
+      "expires_at) VALUES ($1, $2, $3, to_timestamp($4), to_timestamp($5))",
+      Sha256Hex(refresh), user.user.tenant_id(), issued.session_id, now_s,
+      now_s + absl::ToDoubleSeconds(ttl));
+  SB_ASSIGN_OR_RETURN(auto access, IssueAccessToken(tx, user, issued.session_id, restricted, amr));
+  v1::TokenPair& t = issued.tokens;
+  t.set_access_token(access.first);
+  SetTimestamp(t.mutable_access_token_expires_at(), access.second);
+  t.set_refresh_token(refresh);
+  SetTimestamp(t.mutable_refresh_token_expires_at(), now + ttl);
+  t.set_token_type("Bearer");
+  t.set_restricted(restricted);
+  return issued;
+}
+
+void IdentityService::RevokeUserSessions(pqxx::work& tx, const std::string& user_id,
+                                         const std::string& reason) {
+  for (const auto& row : tx.exec_params(
+           "UPDATE identity.sessions SET revoked_at = now(), revoke_reason = $2 "
+           "WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
+           user_id, reason)) {
+    RevocationPublisher::Record(tx, auth::Revocation::Kind::kSession, row[0].as<std::string>());
+  }
+  RevocationPublisher::Record(tx, auth::Revocation::Kind::kUser, user_id);
+}
+
+void IdentityService::PublishRevocations() {
+  if (absl::Status s = publisher_.Publish(); !s.ok()) {
+    spdlog::warn("revocations: will publish again shortly: {}", s.ToString());
+  }
+}
+
+}  // namespace sb::identity

@@ -1,0 +1,104 @@
+#include "services/identity/key_ring.h"
+
+#include "absl/strings/str_cat.h"
+#include "libs/common/ids.h"
+#include "libs/common/status_macros.h"
+
+namespace sb::identity {
+namespace {
+
+absl::Time FromEpoch(const pqxx::field& f) {
+  if (f.is_null()) return absl::InfiniteFuture();
+  return absl::FromUnixMicros(static_cast<int64_t>(f.as<double>() * 1e6));
+}
+
+struct KeyRow {
+  std::string key_id, private_pem;
+  PublicSigningKey pub;
+};
+
+}  // namespace
+
+KeyRing::KeyRing(pg::Pool& pg, const Clock& clock, auth::JwtVerifier& verifier,
+                 absl::Duration token_lifetime, absl::Duration rotate_after)
+    : pg_(pg),
+      clock_(clock),
+      verifier_(verifier),
+      token_lifetime_(token_lifetime),
+      rotate_after_(rotate_after) {}
+
+absl::Status KeyRing::Load() {
+  const absl::Time now = clock_.Now();
+  absl::StatusOr<std::vector<KeyRow>> rows = pg_.Run([&](pqxx::work& tx) -> absl::StatusOr<std::vector<KeyRow>> {
+    // One replica at a time decides about creating or rotating keys.
+    tx.exec("SELECT pg_advisory_xact_lock(hashtext('identity.signing_keys'))");
+    const double now_s = absl::ToUnixMicros(now) / 1e6;
+    pqxx::result active = tx.exec_params(
+        "SELECT key_id FROM identity.signing_keys WHERE state = 2 AND "
+        "activated_at > to_timestamp($1) ORDER BY activated_at DESC LIMIT 1",
+        now_s - absl::ToDoubleSeconds(rotate_after_));
+    if (active.empty()) {
+      absl::StatusOr<auth::Ed25519Key> key = auth::Ed25519Key::Generate();
+      if (!key.ok()) return key.status();
+      absl::StatusOr<std::string> private_pem = key->PrivatePem();
+      if (!private_pem.ok()) return private_pem.status();
+      // The retired keys verify until the last token they signed has expired.
+      tx.exec_params(
+          "UPDATE identity.signing_keys SET state = 3, not_after = to_timestamp($1) "
+          "WHERE state = 2",
+          now_s + absl::ToDoubleSeconds(token_lifetime_ + absl::Minutes(5)));
+      tx.exec_params(
+          "INSERT INTO identity.signing_keys (key_id, algorithm, private_pem, public_pem, state, "
+          "created_at, activated_at) VALUES ($1, 'EdDSA', $2, $3, 2, to_timestamp($4), "
+          "to_timestamp($4))",
+          NewUuid().substr(0, 8) + absl::StrCat(absl::ToUnixSeconds(now)), *private_pem,
+          key->PublicPem(), now_s);
+    }
+    tx.exec_params(
+        "DELETE FROM identity.signing_keys WHERE state = 3 AND not_after < to_timestamp($1)",
+        now_s);
+    std::vector<KeyRow> out;
+    for (const auto& row : tx.exec(
+             "SELECT key_id, private_pem, public_pem, state, "
+             "extract(epoch FROM created_at)::float8, extract(epoch FROM not_after)::float8 "
+             "FROM identity.signing_keys ORDER BY state DESC, activated_at DESC")) {
+      KeyRow k;
+      k.key_id = row[0].as<std::string>();
+      k.private_pem = row[1].as<std::string>();
+      k.pub = {k.key_id, "EdDSA", row[2].as<std::string>(), row[3].as<int>(),
+               FromEpoch(row[4]), FromEpoch(row[5])};
+      out.push_back(std::move(k));
+    }
+    return out;
+  });
+  if (!rows.ok()) return rows.status();
+
+  std::vector<auth::VerificationKey> verification;
+  std::optional<auth::JwtSigner> signer;
+  std::vector<PublicSigningKey> pub;
+  for (const KeyRow& row : *rows) {
+    SB_ASSIGN_OR_RETURN(auth::Ed25519Key key, auth::Ed25519Key::FromPrivatePem(row.private_pem));
+    verification.push_back({row.key_id, key.PublicOnly(), row.pub.not_after});
+    if (row.pub.state == 2 && !signer) signer.emplace(row.key_id, key);
+    pub.push_back(row.pub);
+  }
+  if (!signer) return absl::InternalError("no active signing key after Load");
+  verifier_.SetKeys(std::move(verification));
+  std::lock_guard lock(mu_);
+  signer_ = std::move(signer);
+  public_ = std::move(pub);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> KeyRing::Sign(const auth::AccessClaims& claims) const {
+  std::lock_guard lock(mu_);
+  if (!signer_) return absl::FailedPreconditionError("signing keys not loaded");
+  return signer_->Sign(claims);
+}
+
+std::vector<PublicSigningKey> KeyRing::PublicKeys() const {
+  std::lock_guard lock(mu_);
+  return public_;
+}
+
+}  // namespace sb::identity
