@@ -287,6 +287,21 @@ absl::Status IdentityService::CheckOnUser(const auth::Principal& caller,
   return s;
 }
 
+absl::Status IdentityService::CheckManage(pqxx::work& tx, const auth::Principal& caller,
+                                          std::string_view permission,
+                                          const std::string& tenant_id,
+                                          const std::string& user_id) const {
+  SB_RETURN_IF_ERROR(CheckOnUser(caller, permission, tenant_id, user_id));
+  if (caller.user_id == user_id) return absl::OkStatus();
+  const UserAccess target = LoadAccess(tx, tenant_id, user_id);
+  if (!caller.permissions.CoversAll(target.effective)) {
+    return app::WithReason(
+        absl::PermissionDeniedError("this user holds permissions you do not: you cannot manage them"),
+        "TARGET_OUTRANKS_CALLER");
+  }
+  return absl::OkStatus();
+}
+
 v1::TenantSecurity IdentityService::SecurityOf(pqxx::work& tx,
                                                const std::string& tenant_id) const {
   v1::TenantSecurity security;

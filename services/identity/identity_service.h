@@ -234,6 +234,12 @@ class IdentityService final : public v1::IdentityService::Service {
   // Checks `permission` on the user `user_id` of `tenant_id`.
   absl::Status CheckOnUser(const auth::Principal& caller, std::string_view permission,
                            const std::string& tenant_id, const std::string& user_id) const;
+  // For management actions on another user (update, disable, delete, reset password, clone,
+  // credentials): CheckOnUser, and the caller must hold everything the target holds — a local
+  // manager cannot take over an admin who sits in their subtree by resetting their password.
+  absl::Status CheckManage(pqxx::work& tx, const auth::Principal& caller,
+                           std::string_view permission, const std::string& tenant_id,
+                           const std::string& user_id) const;
   // The permissions a role set gives in a tenant (built-in and custom roles). InvalidArgument
   // naming `field` for an unknown role.
   absl::StatusOr<auth::PermissionSet> RolePermissions(pqxx::work& tx, const std::string& tenant_id,

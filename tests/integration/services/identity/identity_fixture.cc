@@ -8,6 +8,7 @@
 #include "libs/testing/pg_server.h"
 #include "libs/testing/redis_server.h"
 #include "services/identity/identity_migrations.h"
+#include "switchboard/common/v1/errors.pb.h"
 
 namespace sb::identity::test {
 
@@ -134,6 +135,35 @@ std::string IdentityFixture::Token(const std::string& tenant_slug, const std::st
   v1::LoginResponse resp = Login(tenant_slug, login, password);
   REQUIRE(resp.status() == v1::LoginResponse::STATUS_OK);
   return resp.tokens().access_token();
+}
+
+namespace {
+
+::switchboard::common::v1::ErrorDetails DetailsOf(const grpc::ClientContext& context) {
+  ::switchboard::common::v1::ErrorDetails details;
+  const auto& trailers = context.GetServerTrailingMetadata();
+  auto it = trailers.find("sb-error-details-bin");
+  if (it != trailers.end()) details.ParseFromString(std::string(it->second.data(), it->second.size()));
+  return details;
+}
+
+}  // namespace
+
+std::string ViolationField(const grpc::ClientContext& context) {
+  for (const auto& d : DetailsOf(context).details()) {
+    if (d.has_field_violation()) return d.field_violation().field();
+  }
+  return "";
+}
+
+absl::Duration RetryDelay(const grpc::ClientContext& context) {
+  for (const auto& d : DetailsOf(context).details()) {
+    if (d.has_retry_info()) {
+      return absl::Seconds(d.retry_info().retry_delay().seconds()) +
+             absl::Nanoseconds(d.retry_info().retry_delay().nanos());
+    }
+  }
+  return absl::ZeroDuration();
 }
 
 }  // namespace sb::identity::test

@@ -107,6 +107,12 @@ class IdentityFixture {
   std::string platform_token_;
 };
 
+// The field named by the first FieldViolation in a finished call's `sb-error-details-bin`
+// trailer ("" when there is none).
+std::string ViolationField(const grpc::ClientContext& context);
+// The retry delay of a RetryInfo detail in that trailer (0 when there is none).
+absl::Duration RetryDelay(const grpc::ClientContext& context);
+
 // The status code of a call, for CHECKs: CHECK(Code(stub.GetUser(...)) == grpc::NOT_FOUND).
 inline grpc::StatusCode Code(const grpc::Status& s) { return s.error_code(); }
 
