@@ -5,11 +5,16 @@
 //
 //   auth_bench [--seconds=2]
 //
+// Then authorization decisions (Authorizer::Check with a warm CachedScopeFacts): each decision
+// is timed on its own, and the table gives p50, p99 and p99.9 latency.
+//
 // Prints, for each operation, operations per second on one core and microseconds per operation.
 // Each figure is one function returning a Result; main runs them in order and prints the table.
 #include <malloc.h>
 
+#include <algorithm>
 #include <chrono>
+#include <memory>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -17,6 +22,8 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "libs/auth/authorizer.h"
+#include "libs/auth/cached_scope_facts.h"
 #include "libs/auth/jwt.h"
 #include "libs/auth/signing_key.h"
 #include "libs/common/clock.h"
@@ -167,6 +174,110 @@ Result VerifyWarm(double seconds) {
           std::to_string(kTokens) + " tokens, ~" + std::to_string(per_entry) + " B/entry"};
 }
 
+// A fixed org for the decision benchmark: the manager reaches 500 users in 20 units.
+class StaticFacts final : public sb::auth::ScopeFacts {
+ public:
+  StaticFacts() {
+    reach_ = std::make_shared<sb::auth::Reach>();
+    for (int i = 0; i < 500; ++i) reach_->user_ids.insert(sb::NewUuid());
+    for (int i = 0; i < 20; ++i) reach_->org_unit_ids.insert(sb::NewUuid());
+  }
+  absl::StatusOr<std::shared_ptr<const sb::auth::Reach>> Resolve(std::string_view, std::string_view,
+                                                                 sb::auth::Scope) override {
+    ++misses;
+    return reach_;
+  }
+  std::shared_ptr<sb::auth::Reach> reach_;
+  long misses = 0;
+};
+
+struct Latency {
+  std::string operation;
+  double p50_us = 0, p99_us = 0, p999_us = 0, ops_per_second = 0;
+  std::string note;
+};
+
+// Times `decide` one call at a time, `n` calls; exits if a decision is not the expected one.
+template <typename Decide>
+Latency MeasureEach(const std::string& name, long n, Decide decide, std::string note) {
+  using Steady = std::chrono::steady_clock;
+  std::vector<double> ns;
+  ns.reserve(n);
+  const auto start = Steady::now();
+  for (long i = 0; i < n; ++i) {
+    const auto t0 = Steady::now();
+    const bool ok = decide(i);
+    const auto t1 = Steady::now();
+    if (!ok) {
+      std::fprintf(stderr, "%s: unexpected decision\n", name.c_str());
+      std::exit(1);
+    }
+    ns.push_back(std::chrono::duration<double, std::nano>(t1 - t0).count());
+  }
+  const double total = std::chrono::duration<double>(Steady::now() - start).count();
+  std::sort(ns.begin(), ns.end());
+  auto at = [&](double q) { return ns[static_cast<size_t>(q * (ns.size() - 1))] / 1000; };
+  return {name, at(0.50), at(0.99), at(0.999), n / total, std::move(note)};
+}
+
+std::vector<Latency> Decisions(double seconds) {
+  const long n = static_cast<long>(seconds * 1'000'000);
+  const sb::SystemClock clock;
+  StaticFacts facts;
+  sb::auth::CachedScopeFacts cached(facts, clock);
+  sb::auth::Authorizer authorizer(cached);
+  namespace perm = sb::auth::perm;
+  using sb::auth::Scope;
+
+  sb::auth::Principal manager;
+  manager.tenant_id = sb::NewUuid();
+  manager.user_id = sb::NewUuid();
+  for (const char* p : {perm::kUsersRead, perm::kUsersManage, perm::kCallsRead, perm::kCallsExport,
+                        perm::kRecordingsListen, perm::kReportsRead, perm::kAgentsSupervise}) {
+    manager.permissions.Add({p, Scope::kOrgUnit});
+  }
+  manager.permissions.Add({perm::kProjectsSelect, Scope::kOwn});
+  sb::auth::Principal admin = manager;
+  admin.permissions = sb::auth::PermissionSet();
+  for (const auto& info : sb::auth::PermissionCatalog()) admin.permissions.Add({info.name, Scope::kTenant});
+
+  std::vector<sb::auth::Resource> inside, outside;
+  for (const std::string& id : facts.reach_->user_ids) {
+    inside.push_back({.type = "call", .tenant_id = manager.tenant_id, .owner_user_id = id});
+    outside.push_back({.type = "call", .tenant_id = manager.tenant_id, .owner_user_id = sb::NewUuid()});
+  }
+  // Warm the cache.
+  (void)authorizer.Check(manager, perm::kCallsRead, inside[0]);
+
+  std::vector<Latency> out;
+  out.push_back(MeasureEach("allow, org_unit scope", n, [&](long i) {
+    return authorizer.Check(manager, perm::kCallsRead, inside[i % inside.size()]).ok();
+  }, "500 users in reach, warm cache"));
+  out.push_back(MeasureEach("deny, org_unit scope", n, [&](long i) {
+    return absl::IsPermissionDenied(
+        authorizer.Check(manager, perm::kCallsRead, outside[i % outside.size()]));
+  }, "owner outside the reach"));
+  out.push_back(MeasureEach("allow, tenant scope", n, [&](long i) {
+    return authorizer.Check(admin, perm::kCallsRead, outside[i % outside.size()]).ok();
+  }, "no facts needed"));
+  out.push_back(MeasureEach("cross-tenant, not found", n, [&](long i) {
+    sb::auth::Resource r = inside[i % inside.size()];
+    r.tenant_id = "other";
+    return absl::IsNotFound(authorizer.Check(manager, perm::kCallsRead, r));
+  }, "resource of another tenant"));
+  if (facts.misses > 1) std::fprintf(stderr, "warning: %ld scope-fact misses\n", facts.misses);
+  return out;
+}
+
+void PrintLatencies(const std::vector<Latency>& rows) {
+  std::printf("\n%-26s %10s %10s %10s %14s  %s\n", "authorization decision", "p50 us", "p99 us",
+              "p99.9 us", "decisions/s", "");
+  for (const Latency& r : rows) {
+    std::printf("%-26s %10.3f %10.3f %10.3f %14.0f  %s\n", r.operation.c_str(), r.p50_us, r.p99_us,
+                r.p999_us, r.ops_per_second, r.note.c_str());
+  }
+}
+
 void Print(const std::vector<Result>& results) {
   std::printf("%-24s %14s %10s  %s\n", "operation", "ops/s/core", "us/op", "");
   for (const Result& r : results) {
@@ -195,5 +306,6 @@ int main(int argc, char** argv) {
   results.push_back(VerifyCold(seconds));
   results.push_back(VerifyWarm(seconds));
   Print(results);
+  PrintLatencies(Decisions(seconds));
   return 0;
 }
