@@ -16,6 +16,8 @@ struct IdentityFlags {
   std::string platform_admin_login = "superadmin";
   std::string platform_admin_password;
   absl::Duration access_token_ttl = absl::Minutes(15);
+  bool demo_tenant = false;
+  std::string demo_password = "Demo-Switchboard-2026";
 };
 
 }  // namespace
@@ -33,6 +35,11 @@ app::ModuleSpec IdentityModule() {
             set.Add("platform_admin_password", &flags->platform_admin_password,
                     "Password of the platform admin created on first start (when no platform "
                     "admin exists yet). Empty: none is created.");
+            set.Add("demo_tenant", &flags->demo_tenant,
+                    "Create the demo tenant 'demo' (admin, supervisor, agent1..3) on first start, "
+                    "for local runs (tools/run).");
+            set.Add("demo_password", &flags->demo_password,
+                    "Password of the demo tenant's users.");
             set.Add("access_token_ttl", &flags->access_token_ttl,
                     "Lifetime of access tokens (JWT).", app::PositiveDuration());
           },
@@ -66,6 +73,9 @@ app::ModuleSpec IdentityModule() {
               !s.ok()) {
             return s;
           }
+        }
+        if (flags->demo_tenant) {
+          if (absl::Status s = service.SeedDemoTenant(flags->demo_password); !s.ok()) return s;
         }
         platform.services().Add<v1::IdentityService>(&service, {"pg", "redis"});
         module->OnStart([&revocations, &service] {

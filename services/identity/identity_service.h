@@ -101,6 +101,9 @@ class IdentityService final : public v1::IdentityService::Service {
   // Creates the platform tenant and a platform admin with `password` when no platform admin
   // exists yet (first start). OK when one exists already.
   absl::Status EnsurePlatformAdmin(const std::string& login_name, const std::string& password);
+  // Creates the demo tenant "demo" (SIP domain demo.sip.localhost) with the logins admin,
+  // supervisor, agent1, agent2 and agent3, all with `password`, unless it exists (tools/run).
+  absl::Status SeedDemoTenant(const std::string& password);
 
   // --- RPCs ---
   grpc::Status CreateTenant(grpc::ServerContext* context, const v1::CreateTenantRequest* request,

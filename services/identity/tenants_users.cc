@@ -301,6 +301,55 @@ absl::Status IdentityService::EnsurePlatformAdmin(const std::string& login_name,
   });
 }
 
+absl::Status IdentityService::SeedDemoTenant(const std::string& password) {
+  SB_RETURN_IF_ERROR(CheckPassword(password, 10, {}, "demo_password"));
+  SB_ASSIGN_OR_RETURN(std::string hash, hasher_.Hash(password));
+  return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
+    tx.exec("SELECT pg_advisory_xact_lock(hashtext('identity.demo_tenant'))");
+    if (!tx.exec("SELECT 1 FROM identity.tenants WHERE slug = 'demo'").empty()) {
+      return absl::OkStatus();
+    }
+    const double now = ToEpoch(deps_.clock.Now());
+    const std::string tenant_id = NewUuid();
+    v1::Tenant settings;
+    settings.set_recording_policy(cv1::RECORDING_POLICY_ALWAYS);
+    tx.exec_params(
+        "INSERT INTO identity.tenants (id, slug, display_name, state, sip_domain, time_zone, "
+        "default_language, default_country, settings, created_at, updated_at) VALUES ($1, "
+        "'demo', 'Demo Call Center', 1, 'demo.sip.localhost', 'Europe/Budapest', 'en', 'HU', "
+        "$2::jsonb, to_timestamp($3), to_timestamp($3))",
+        tenant_id, SettingsJson(settings), now);
+    struct Person {
+      const char* login;
+      const char* first;
+      const char* last;
+      const char* role;
+    };
+    for (const Person& p : {Person{"admin", "Ada", "Admin", kAdminRole},
+                            Person{"supervisor", "Sam", "Supervisor", "head"},
+                            Person{"agent1", "Anna", "Agent", kAgentRole},
+                            Person{"agent2", "Bence", "Agent", kAgentRole},
+                            Person{"agent3", "Clara", "Agent", kAgentRole}}) {
+      NewUser n{.first_name = p.first,
+                .last_name = p.last,
+                .display_name = absl::StrCat(p.first, " ", p.last),
+                .login_name = p.login,
+                .time_zone = "Europe/Budapest",
+                .language = "en"};
+      const std::string id = InsertUser(tx, tenant_id, n, hash, {p.role}, now);
+      WriteAudit(tx, AuditActor{}, ClientAddress{},
+                 {.tenant_id = tenant_id,
+                  .action = "user.create",
+                  .target_type = "user",
+                  .target_id = id,
+                  .target_display_name = n.display_name,
+                  .changes = {{"reason", "demo tenant"}, {"role_ids", {p.role}}}});
+    }
+    spdlog::info("identity: created the demo tenant 'demo'");
+    return absl::OkStatus();
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Tenants
 

@@ -247,13 +247,14 @@ TEST_CASE("each target runs on its own, with only its own dependencies", "[e2e]"
 }
 
 TEST_CASE("a service whose own dependency is down is NOT_SERVING while the others serve", "[e2e]") {
-  // Redis at a port where nothing listens: pg-only services serve, Redis users do not.
+  // Redis at a port where nothing listens: pg-only services serve, Redis users do not (identity
+  // needs Redis for token revocations: without it no service can trust a token).
   auto r = Start({}, absl::StrCat("redis://127.0.0.1:", testing::FreeTcpPort()));
   REQUIRE(Eventually([&] {
-    return HealthOf(*r->health, "switchboard.identity.v1.IdentityService") ==
-           HealthCheckResponse::SERVING;
+    return HealthOf(*r->health, "switchboard.org.v1.OrgService") == HealthCheckResponse::SERVING;
   }));
-  CHECK(HealthOf(*r->health, "switchboard.org.v1.OrgService") == HealthCheckResponse::SERVING);
+  CHECK(HealthOf(*r->health, "switchboard.identity.v1.IdentityService") ==
+        HealthCheckResponse::NOT_SERVING);
   CHECK(HealthOf(*r->health, "switchboard.sip.v1.SipService") == HealthCheckResponse::NOT_SERVING);
   CHECK(HealthOf(*r->health, "switchboard.gateway.v1.GatewayService") ==
         HealthCheckResponse::NOT_SERVING);
