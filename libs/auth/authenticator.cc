@@ -16,7 +16,8 @@ Principal PrincipalFromClaims(const AccessClaims& claims) {
   p.role_ids = claims.roles;
   p.permissions = PermissionSet::FromTexts(claims.perms);
   p.restricted = claims.rst;
-  p.issued_at = claims.iat;
+  // iat carries milliseconds as a double: round to the millisecond the token was signed in.
+  p.issued_at = absl::FromUnixMillis(absl::ToUnixMillis(claims.iat + absl::Microseconds(500)));
   p.expires_at = claims.exp;
   return p;
 }

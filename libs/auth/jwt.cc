@@ -335,7 +335,12 @@ absl::StatusOr<std::string> JwtSigner::Sign(const AccessClaims& claims) const {
   }
   SB_ASSIGN_OR_RETURN(const int64_t exp, NumericDate(claims.exp, "exp"));
   SB_ASSIGN_OR_RETURN(const int64_t nbf, NumericDate(claims.nbf, "nbf"));
-  SB_ASSIGN_OR_RETURN(const int64_t iat, NumericDate(claims.iat, "iat"));
+  SB_ASSIGN_OR_RETURN(const int64_t iat_seconds, NumericDate(claims.iat, "iat"));
+  // iat keeps milliseconds (NumericDate may be non-integer, RFC 7519 section 2): revocations of
+  // "every token of this user issued before T" must not spare tokens of T's own second.
+  const int64_t iat_ms = absl::ToUnixMillis(claims.iat);
+  const OrderedJson iat = iat_ms % 1000 == 0 ? OrderedJson(iat_seconds)
+                                              : OrderedJson(static_cast<double>(iat_ms) / 1000);
   std::string payload;
   try {
     OrderedJson json = {{"iss", claims.iss}, {"sub", claims.sub}, {"aud", claims.aud},

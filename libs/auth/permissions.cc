@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "libs/app/rpc_errors.h"
 
 namespace sb::auth {
 namespace {
@@ -115,9 +116,9 @@ std::string GrantText(const Grant& grant) {
 absl::Status ValidateGrant(const Grant& grant, std::string_view field) {
   const PermissionInfo* info = FindPermission(grant.permission);
   if (info == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat(std::string(field), ": unknown permission '",
-                                                   grant.permission.substr(0, 64),
-                                                   "' (see ListPermissions)"));
+    return app::FieldError(field, "UNKNOWN_PERMISSION",
+                           absl::StrCat("unknown permission '", grant.permission.substr(0, 64),
+                                        "' (see ListPermissions)"));
   }
   if (std::find(info->allowed_scopes.begin(), info->allowed_scopes.end(), grant.scope) ==
       info->allowed_scopes.end()) {
@@ -125,9 +126,10 @@ absl::Status ValidateGrant(const Grant& grant, std::string_view field) {
     for (Scope s : info->allowed_scopes) {
       absl::StrAppend(&allowed, allowed.empty() ? "" : ", ", std::string(ScopeName(s)));
     }
-    return absl::InvalidArgumentError(
-        absl::StrCat(std::string(field), ": scope '", std::string(ScopeName(grant.scope)),
-                     "' is not allowed for ", grant.permission, " (allowed: ", allowed, ")"));
+    return app::FieldError(field, "SCOPE_NOT_ALLOWED",
+                           absl::StrCat("scope '", std::string(ScopeName(grant.scope)),
+                                        "' is not allowed for ", grant.permission, " (allowed: ",
+                                        allowed, ")"));
   }
   return absl::OkStatus();
 }

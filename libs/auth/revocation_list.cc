@@ -57,7 +57,7 @@ void RedisRevocationList::Apply(const std::string& member, int64_t score_ms) {
   } else if (parts.size() == 3 && parts[0] == "u") {
     int64_t before_ms = 0;
     if (!absl::SimpleAtoi(parts[2], &before_ms)) return;
-    absl::Time before = absl::FromUnixSeconds(before_ms / 1000);
+    const absl::Time before = absl::FromUnixMillis(before_ms);
     auto [it, inserted] = users_before_.emplace(parts[1], before);
     if (!inserted && it->second < before) it->second = before;
   }

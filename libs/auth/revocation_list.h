@@ -9,9 +9,9 @@
 // the access-token lifetime). Kinds of entries:
 //
 //   session  a session (refresh-token family) ended: every access token with that `sid`;
-//   user     every token of the user issued before the revocation's whole second (role or
-//            permission changes; tokens issued later in that same second survive, which is why
-//            disabling a user also revokes each of their sessions by id);
+//   user     every token of the user issued before the revocation (to the millisecond: tokens
+//            carry iat in milliseconds); role and permission changes use it, and disabling a
+//            user also revokes each of their sessions by id;
 //   api_key  an API key.
 //
 // Failing closed: when no poll has succeeded for `max_staleness`, Check returns Unavailable rather

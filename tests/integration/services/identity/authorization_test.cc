@@ -37,8 +37,8 @@ struct World {
     org.AddUnit(kEast1, kEast);
     org.AddUnit(kWest, kRoot);
     head = f.CreateUser(a.admin_token, "head", {"head"});
-    lm = f.CreateUser(a.admin_token, "lm", {"local_manager"}, {kEast});
-    gl = f.CreateUser(a.admin_token, "gl", {"group_leader"});
+    lm = f.CreateUser(a.admin_token, "local.mgr", {"local_manager"}, {kEast});
+    gl = f.CreateUser(a.admin_token, "group.lead", {"group_leader"});
     sup = f.CreateUser(a.admin_token, "sup", {"supervisor"});
     agent = f.CreateUser(a.admin_token, "agent", {"agent"});
     in_subtree = f.CreateUser(a.admin_token, "east1.agent", {"agent"}, {kEast1});
@@ -51,8 +51,8 @@ struct World {
     org.SetManager(report, sup);
     b_user = f.CreateUser(b.admin_token, "bravo.agent", {"agent"});
     t_head = f.Token("acme", "head");
-    t_lm = f.Token("acme", "lm");
-    t_gl = f.Token("acme", "gl");
+    t_lm = f.Token("acme", "local.mgr");
+    t_gl = f.Token("acme", "group.lead");
     t_sup = f.Token("acme", "sup");
     t_agent = f.Token("acme", "agent");
     t_b_admin = b.admin_token;

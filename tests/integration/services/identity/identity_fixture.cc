@@ -150,14 +150,16 @@ namespace {
 }  // namespace
 
 std::string ViolationField(const grpc::ClientContext& context) {
-  for (const auto& d : DetailsOf(context).details()) {
+  const auto details = DetailsOf(context);
+  for (const auto& d : details.details()) {
     if (d.has_field_violation()) return d.field_violation().field();
   }
   return "";
 }
 
 absl::Duration RetryDelay(const grpc::ClientContext& context) {
-  for (const auto& d : DetailsOf(context).details()) {
+  const auto details = DetailsOf(context);
+  for (const auto& d : details.details()) {
     if (d.has_retry_info()) {
       return absl::Seconds(d.retry_info().retry_delay().seconds()) +
              absl::Nanoseconds(d.retry_info().retry_delay().nanos());
