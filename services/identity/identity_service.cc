@@ -128,9 +128,36 @@ absl::StatusOr<std::unique_ptr<IdentityService>> IdentityService::Create(Identit
   return service;
 }
 
-void IdentityService::Start() { publisher_.Start(); }
+void IdentityService::Start() {
+  std::lock_guard lock(upkeep_mu_);
+  if (upkeep_.joinable()) return;
+  stopping_ = false;
+  upkeep_ = std::thread([this] {
+    absl::Time next_key_load = deps_.clock.Now() + absl::Minutes(5);
+    std::unique_lock lock(upkeep_mu_);
+    while (!stopping_) {
+      lock.unlock();
+      PublishRevocations();
+      if (deps_.clock.Now() >= next_key_load) {
+        if (absl::Status s = keys_->Load(); !s.ok()) {
+          spdlog::warn("identity: reloading signing keys failed: {}", s.ToString());
+        }
+        next_key_load = deps_.clock.Now() + absl::Minutes(5);
+      }
+      lock.lock();
+      upkeep_wake_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
+    }
+  });
+}
 
-void IdentityService::Stop() { publisher_.Stop(); }
+void IdentityService::Stop() {
+  {
+    std::lock_guard lock(upkeep_mu_);
+    stopping_ = true;
+  }
+  upkeep_wake_.notify_all();
+  if (upkeep_.joinable()) upkeep_.join();
+}
 
 absl::StatusOr<auth::Principal> IdentityService::Caller(grpc::ServerContext& context) const {
   return authenticator_->Authenticate(context);

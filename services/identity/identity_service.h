@@ -12,7 +12,10 @@
 //   sessions.cc                login, 2FA, tokens, sessions, signing keys, introspection
 //   credentials.cc             API keys, PINs, SIP digest credentials, the audit log
 
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -283,6 +286,24 @@ class IdentityService final : public v1::IdentityService::Service {
   auth::Authorizer authorizer_;
   PasswordHasher hasher_;
   RevocationPublisher publisher_;
+
+  // Background upkeep (Start/Stop): publishing revocations every second, reloading the signing
+  // keys every few minutes.
+  std::mutex upkeep_mu_;
+  std::condition_variable upkeep_wake_;
+  bool stopping_ = false;  // guarded by upkeep_mu_
+  std::thread upkeep_;
+
+  // sessions.cc
+  // What follows a passed password step (and, with second_factor_done, a passed TOTP or recovery
+  // code): a TOTP challenge, a restricted session (password change or TOTP enrolment pending) or
+  // a full one; fills `response` and writes the audit entry. Errors only from signing.
+  absl::Status FinishLogin(pqxx::work& tx, UserRecord& user, bool remember_me,
+                           bool second_factor_done, const ClientAddress& client,
+                           v1::LoginResponse* response);
+  // True when the tenant's policy (require_totp, or a role in require_totp_role_ids) asks the
+  // user for TOTP.
+  bool TotpRequired(pqxx::work& tx, const v1::User& user) const;
 };
 
 // Converts one users row (selected with kUserColumns) to a record.

@@ -1,5 +1,7 @@
 #include "services/identity/key_ring.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
@@ -33,26 +35,53 @@ absl::Status KeyRing::Load() {
     // One replica at a time decides about creating or rotating keys.
     tx.exec("SELECT pg_advisory_xact_lock(hashtext('identity.signing_keys'))");
     const double now_s = absl::ToUnixMicros(now) / 1e6;
-    pqxx::result active = tx.exec_params(
-        "SELECT key_id FROM identity.signing_keys WHERE state = 2 AND "
-        "activated_at > to_timestamp($1) ORDER BY activated_at DESC LIMIT 1",
-        now_s - absl::ToDoubleSeconds(rotate_after_));
-    if (active.empty()) {
+    const double rotate_s = absl::ToDoubleSeconds(rotate_after_);
+    const double announce_s = std::min(absl::ToDoubleSeconds(absl::Hours(24)), rotate_s / 2);
+    auto generate = [&](int state) -> absl::Status {
       absl::StatusOr<auth::Ed25519Key> key = auth::Ed25519Key::Generate();
       if (!key.ok()) return key.status();
       absl::StatusOr<std::string> private_pem = key->PrivatePem();
       if (!private_pem.ok()) return private_pem.status();
-      // The retired keys verify until the last token they signed has expired.
+      tx.exec_params(
+          "INSERT INTO identity.signing_keys (key_id, algorithm, private_pem, public_pem, state, "
+          "created_at, activated_at) VALUES ($1, 'EdDSA', $2, $3, $4::smallint, to_timestamp($5), "
+          "CASE WHEN $4::smallint = 2 THEN to_timestamp($5) END)",
+          NewUuid().substr(0, 8) + absl::StrCat(absl::ToUnixSeconds(now)), *private_pem,
+          key->PublicPem(), state, now_s);
+      return absl::OkStatus();
+    };
+    auto retire_active = [&] {
+      // The retired key verifies until the last token it signed has expired.
       tx.exec_params(
           "UPDATE identity.signing_keys SET state = 3, not_after = to_timestamp($1) "
           "WHERE state = 2",
           now_s + absl::ToDoubleSeconds(token_lifetime_ + absl::Minutes(5)));
-      tx.exec_params(
-          "INSERT INTO identity.signing_keys (key_id, algorithm, private_pem, public_pem, state, "
-          "created_at, activated_at) VALUES ($1, 'EdDSA', $2, $3, 2, to_timestamp($4), "
-          "to_timestamp($4))",
-          NewUuid().substr(0, 8) + absl::StrCat(absl::ToUnixSeconds(now)), *private_pem,
-          key->PublicPem(), now_s);
+    };
+    pqxx::result active = tx.exec_params(
+        "SELECT extract(epoch FROM activated_at)::float8 FROM identity.signing_keys "
+        "WHERE state = 2 ORDER BY activated_at DESC LIMIT 1");
+    pqxx::result next = tx.exec("SELECT key_id FROM identity.signing_keys WHERE state = 1 LIMIT 1");
+    if (active.empty()) {
+      absl::Status s = generate(2);
+      if (!s.ok()) return s;
+    } else {
+      const double age = now_s - active[0][0].as<double>();
+      if (age >= rotate_s) {
+        // Rotate: the announced next key (every verifier has had it for a day) starts signing.
+        retire_active();
+        if (next.empty()) {
+          absl::Status s = generate(2);
+          if (!s.ok()) return s;
+        } else {
+          tx.exec_params(
+              "UPDATE identity.signing_keys SET state = 2, activated_at = to_timestamp($2) "
+              "WHERE key_id = $1",
+              next[0][0].as<std::string>(), now_s);
+        }
+      } else if (age >= rotate_s - announce_s && next.empty()) {
+        absl::Status s = generate(1);
+        if (!s.ok()) return s;
+      }
     }
     tx.exec_params(
         "DELETE FROM identity.signing_keys WHERE state = 3 AND not_after < to_timestamp($1)",
@@ -61,7 +90,7 @@ absl::Status KeyRing::Load() {
     for (const auto& row : tx.exec(
              "SELECT key_id, private_pem, public_pem, state, "
              "extract(epoch FROM created_at)::float8, extract(epoch FROM not_after)::float8 "
-             "FROM identity.signing_keys ORDER BY state DESC, activated_at DESC")) {
+             "FROM identity.signing_keys ORDER BY state = 2 DESC, activated_at DESC NULLS LAST")) {
       KeyRow k;
       k.key_id = row[0].as<std::string>();
       k.private_pem = row[1].as<std::string>();

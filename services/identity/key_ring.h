@@ -3,9 +3,11 @@
 // KeyRing: the Ed25519 keys that sign access tokens, kept in identity.signing_keys so that every
 // identity replica signs with the same active key and every service can verify with the public
 // halves (GetSigningKeys). Load() makes sure an active key exists (the first replica to start
-// creates it; the others read it), rotates it once it is older than `rotate_after` (the old key
-// stays valid for verification until every token it signed has expired), and gives the verifier
-// the current public keys.
+// creates it; the others read it), announces the next key (state NEXT, published by
+// GetSigningKeys but not signing) a day before the active one is `rotate_after` old, then makes
+// it the active one (the old key stays valid for verification until every token it signed has
+// expired), and gives the verifier the current public keys. The service calls Load() again every
+// few minutes, so every replica follows the rotation.
 //
 // The private keys are stored as PEM in the identity schema; operators should restrict that
 // schema to the identity service's database role. Thread-safe.

@@ -10,8 +10,6 @@ RevocationPublisher::RevocationPublisher(pg::Pool& pg, redis::Client* redis, con
                                          std::string key)
     : pg_(pg), redis_(redis), clock_(clock), key_(std::move(key)) {}
 
-RevocationPublisher::~RevocationPublisher() { Stop(); }
-
 void RevocationPublisher::Record(pqxx::work& tx, auth::Revocation::Kind kind,
                                  const std::string& subject_id) {
   tx.exec_params("INSERT INTO identity.revocations (kind, subject_id) VALUES ($1, $2)",
@@ -53,33 +51,6 @@ absl::Status RevocationPublisher::Publish() {
             "interval '1 day'");
     return absl::OkStatus();
   });
-}
-
-void RevocationPublisher::Start(absl::Duration interval) {
-  std::lock_guard lock(run_mu_);
-  if (loop_.joinable()) return;
-  stopping_ = false;
-  loop_ = std::thread([this, interval] {
-    bool failing = false;
-    std::unique_lock lock(run_mu_);
-    while (!stopping_) {
-      lock.unlock();
-      absl::Status s = Publish();
-      if (!s.ok() && !failing) spdlog::warn("revocations: publishing failed: {}", s.ToString());
-      failing = !s.ok();
-      lock.lock();
-      wake_.wait_for(lock, absl::ToChronoMilliseconds(interval), [this] { return stopping_; });
-    }
-  });
-}
-
-void RevocationPublisher::Stop() {
-  {
-    std::lock_guard lock(run_mu_);
-    stopping_ = true;
-  }
-  wake_.notify_all();
-  if (loop_.joinable()) loop_.join();
 }
 
 }  // namespace sb::identity

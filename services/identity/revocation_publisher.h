@@ -3,13 +3,12 @@
 // RevocationPublisher records revocations in identity.revocations inside the transaction of the
 // change (logout, disable, role change, key revoke) and publishes them to Redis for every
 // service's RevocationList (libs/auth/revocation_list.h). Publish() runs right after the commit;
-// rows it could not publish (Redis down) stay unpublished and a background loop retries them, so
+// rows it could not publish (Redis down) stay unpublished and are retried by the next call, so
 // a revocation is never lost, only late while Redis is unreachable — and then every verifier
 // fails closed anyway (its list goes stale). Thread-safe.
 
-#include <condition_variable>
 #include <mutex>
-#include <thread>
+#include <string>
 
 #include <pqxx/pqxx>
 
@@ -28,14 +27,13 @@ class RevocationPublisher {
   // `redis` may be null: revocations are then only recorded (single-process tests without Redis).
   RevocationPublisher(pg::Pool& pg, redis::Client* redis, const Clock& clock,
                       std::string key = "sb:auth:revocations");
-  ~RevocationPublisher();
 
   // Inside a transaction: records the revocation.
   static void Record(pqxx::work& tx, auth::Revocation::Kind kind, const std::string& subject_id);
-  // After the commit: publishes every unpublished row. Errors are logged and retried later.
+  // After the commit: publishes every unpublished row. Unavailable when Redis or PostgreSQL
+  // cannot be reached; the rows stay and the next call (the service's upkeep loop runs one every
+  // second) publishes them.
   absl::Status Publish();
-  void Start(absl::Duration interval = absl::Seconds(1));
-  void Stop();
 
  private:
   pg::Pool& pg_;
@@ -43,10 +41,6 @@ class RevocationPublisher {
   const Clock& clock_;
   const std::string key_;
   std::mutex publish_mu_;  // one Publish at a time
-  std::mutex run_mu_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  std::thread loop_;
 };
 
 }  // namespace sb::identity

@@ -61,8 +61,9 @@ IdentityFixture::IdentityFixture(FixtureOptions options) : options_(std::move(op
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   REQUIRE(server_ != nullptr);
-  stub_ = v1::IdentityService::NewStub(grpc::CreateChannel(
-      absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+  channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
+                                 grpc::InsecureChannelCredentials());
+  stub_ = v1::IdentityService::NewStub(channel_);
   platform_token_ = Token("platform", "superadmin", kPlatformAdminPassword);
 }
 

@@ -61,6 +61,8 @@ class IdentityFixture {
   ~IdentityFixture();
 
   v1::IdentityService::Stub& stub() { return *stub_; }
+  // A channel to the service, for clients other than the stub (libs/auth's identity clients).
+  std::shared_ptr<grpc::Channel> channel() const { return channel_; }
   FakeOrg& org() { return org_; }
   pg::Pool& pg() { return *pool_; }
   redis::Client& redis() { return *redis_; }
@@ -103,6 +105,7 @@ class IdentityFixture {
   std::unique_ptr<auth::RedisRevocationList> revocations_;
   std::unique_ptr<IdentityService> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::IdentityService::Stub> stub_;
   std::string platform_token_;
 };
