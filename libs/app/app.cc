@@ -5,11 +5,11 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <random>
 #include <cstdio>
 #include <deque>
 #include <iostream>
 #include <map>
+#include <random>
 #include <thread>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -396,8 +396,9 @@ int RunMain(int argc, char** argv, const std::vector<ModuleSpec>& specs) {
   if (config.internal_token.empty()) {
     config.internal_token = RandomInternalToken();
     if (config.target != "all") {
-      spdlog::warn("--internal_token is not set: services in other processes will refuse this "
-                   "one's internal calls (set SB_INTERNAL_TOKEN in every process)");
+      spdlog::warn(
+          "--internal_token is not set: services in other processes will refuse this "
+          "one's internal calls (set SB_INTERNAL_TOKEN in every process)");
     }
   }
 

@@ -35,9 +35,8 @@ absl::Status FieldError(absl::StatusCode code, std::string_view field, std::stri
   v->set_field(std::string(field));
   v->set_reason(std::string(reason));
   v->set_description(std::string(description));
-  return WithDetail(absl::Status(code, absl::StrCat(std::string(field), ": ",
-                                                    std::string(description))),
-                    detail);
+  return WithDetail(
+      absl::Status(code, absl::StrCat(std::string(field), ": ", std::string(description))), detail);
 }
 
 absl::Status FieldError(std::string_view field, std::string_view reason,

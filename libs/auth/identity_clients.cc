@@ -38,8 +38,8 @@ Principal PrincipalFromProto(const iv1::Principal& p) {
   }
   out.restricted = p.restricted();
   if (p.has_expires_at()) {
-    out.expires_at = absl::FromUnixSeconds(p.expires_at().seconds()) +
-                     absl::Nanoseconds(p.expires_at().nanos());
+    out.expires_at =
+        absl::FromUnixSeconds(p.expires_at().seconds()) + absl::Nanoseconds(p.expires_at().nanos());
   }
   return out;
 }
@@ -57,13 +57,15 @@ absl::Status RemoteSigningKeys::Refresh() {
   iv1::GetSigningKeysResponse resp;
   auto context = Context(deadline_);
   grpc::Status s = Stub().GetSigningKeys(context.get(), iv1::GetSigningKeysRequest(), &resp);
-  if (!s.ok()) return absl::UnavailableError(absl::StrCat("identity GetSigningKeys: ", s.error_message()));
+  if (!s.ok())
+    return absl::UnavailableError(absl::StrCat("identity GetSigningKeys: ", s.error_message()));
   std::vector<VerificationKey> keys;
   for (const auto& k : resp.keys()) {
     if (k.algorithm() != "EdDSA") continue;
     absl::StatusOr<Ed25519Key> key = Ed25519Key::FromPublicPem(k.public_key_pem());
     if (!key.ok()) {
-      spdlog::warn("identity signing key {} does not parse: {}", k.key_id(), key.status().ToString());
+      spdlog::warn("identity signing key {} does not parse: {}", k.key_id(),
+                   key.status().ToString());
       continue;
     }
     absl::Time not_after = absl::InfiniteFuture();
@@ -103,10 +105,10 @@ absl::StatusOr<Principal> RemoteApiKeys::ResolveApiKey(std::string_view secret) 
   if (s.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
     return absl::UnauthenticatedError(s.error_message());
   }
-  if (!s.ok()) return absl::UnavailableError(absl::StrCat("identity IntrospectToken: ", s.error_message()));
+  if (!s.ok())
+    return absl::UnavailableError(absl::StrCat("identity IntrospectToken: ", s.error_message()));
   Principal principal = PrincipalFromProto(resp.principal());
-  const absl::Duration ttl =
-      std::min(absl::Seconds(resp.cache_ttl().seconds()), absl::Seconds(30));
+  const absl::Duration ttl = std::min(absl::Seconds(resp.cache_ttl().seconds()), absl::Seconds(30));
   std::lock_guard lock(mu_);
   if (cache_.size() > 10000) cache_.clear();
   cache_[key] = {principal, now + ttl};
@@ -142,7 +144,8 @@ absl::Status ServiceAuth::Start() {
       loaded = loaded || s.ok();
       lock.lock();
       // Until the first load works, try again every second; then every key_refresh.
-      wake_.wait_for(lock, absl::ToChronoMilliseconds(loaded ? deps_.key_refresh : absl::Seconds(1)),
+      wake_.wait_for(lock,
+                     absl::ToChronoMilliseconds(loaded ? deps_.key_refresh : absl::Seconds(1)),
                      [this] { return stopping_; });
     }
   });

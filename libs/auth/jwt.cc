@@ -340,7 +340,7 @@ absl::StatusOr<std::string> JwtSigner::Sign(const AccessClaims& claims) const {
   // "every token of this user issued before T" must not spare tokens of T's own second.
   const int64_t iat_ms = absl::ToUnixMillis(claims.iat);
   const OrderedJson iat = iat_ms % 1000 == 0 ? OrderedJson(iat_seconds)
-                                              : OrderedJson(static_cast<double>(iat_ms) / 1000);
+                                             : OrderedJson(static_cast<double>(iat_ms) / 1000);
   std::string payload;
   try {
     OrderedJson json = {{"iss", claims.iss}, {"sub", claims.sub}, {"aud", claims.aud},

@@ -77,7 +77,7 @@ struct JwtVerifierOptions {
   std::string audience;                       // required: must be the aud or one of them
   absl::Duration leeway = absl::Seconds(30);  // clock skew allowed on exp/nbf/iat
   size_t cache_capacity = 20000;  // verified-token cache entries (~2.3 KB each); 0: none
-  size_t max_token_bytes = 8192;              // longer tokens are refused unread
+  size_t max_token_bytes = 8192;  // longer tokens are refused unread
 };
 
 // Verifies access tokens against the current key set. Thread-safe: Verify may run on any number

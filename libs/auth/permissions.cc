@@ -126,10 +126,10 @@ absl::Status ValidateGrant(const Grant& grant, std::string_view field) {
     for (Scope s : info->allowed_scopes) {
       absl::StrAppend(&allowed, allowed.empty() ? "" : ", ", std::string(ScopeName(s)));
     }
-    return app::FieldError(field, "SCOPE_NOT_ALLOWED",
-                           absl::StrCat("scope '", std::string(ScopeName(grant.scope)),
-                                        "' is not allowed for ", grant.permission, " (allowed: ",
-                                        allowed, ")"));
+    return app::FieldError(
+        field, "SCOPE_NOT_ALLOWED",
+        absl::StrCat("scope '", std::string(ScopeName(grant.scope)), "' is not allowed for ",
+                     grant.permission, " (allowed: ", allowed, ")"));
   }
   return absl::OkStatus();
 }

@@ -9,8 +9,8 @@ namespace sb::identity {
 
 namespace ov1 = ::switchboard::org::v1;
 
-GrpcOrgPlacement::GrpcOrgPlacement(ChannelFactory channel,
-                                   std::string internal_token, absl::Duration deadline)
+GrpcOrgPlacement::GrpcOrgPlacement(ChannelFactory channel, std::string internal_token,
+                                   absl::Duration deadline)
     : channel_(std::move(channel)),
       internal_token_(std::move(internal_token)),
       deadline_(deadline) {}
@@ -98,8 +98,8 @@ absl::StatusOr<std::vector<std::string>> GrpcOrgPlacement::UsersInOrgUnit(
   return out;
 }
 
-absl::StatusOr<std::vector<std::string>> GrpcOrgPlacement::UsersInTeam(
-    const OrgCall& call, const std::string& team_id) {
+absl::StatusOr<std::vector<std::string>> GrpcOrgPlacement::UsersInTeam(const OrgCall& call,
+                                                                       const std::string& team_id) {
   std::vector<std::string> out;
   ov1::ListTeamMembersRequest req;
   req.set_team_id(team_id);

@@ -38,8 +38,7 @@ app::ModuleSpec IdentityModule() {
             set.Add("demo_tenant", &flags->demo_tenant,
                     "Create the demo tenant 'demo' (admin, supervisor, agent1..3) on first start, "
                     "for local runs (tools/run).");
-            set.Add("demo_password", &flags->demo_password,
-                    "Password of the demo tenant's users.");
+            set.Add("demo_password", &flags->demo_password, "Password of the demo tenant's users.");
             set.Add("access_token_ttl", &flags->access_token_ttl,
                     "Lifetime of access tokens (JWT).", app::PositiveDuration());
           },
@@ -47,8 +46,7 @@ app::ModuleSpec IdentityModule() {
         auto module = std::make_unique<app::OwningModule>();
         const std::string token = platform.config().internal_token;
         auto org_channel = [platform] { return platform.ChannelTo("org"); };
-        auto& org_facts =
-            module->Own(std::make_unique<auth::OrgScopeFacts>(org_channel, token));
+        auto& org_facts = module->Own(std::make_unique<auth::OrgScopeFacts>(org_channel, token));
         auto& facts =
             module->Own(std::make_unique<auth::CachedScopeFacts>(org_facts, platform.clock()));
         auto& org = module->Own(std::make_unique<GrpcOrgPlacement>(org_channel, token));
@@ -57,14 +55,14 @@ app::ModuleSpec IdentityModule() {
         IdentityOptions options;
         options.internal_token = token;
         options.access_token_ttl = flags->access_token_ttl;
-        absl::StatusOr<std::unique_ptr<IdentityService>> created = IdentityService::Create(
-            IdentityDeps{.pg = platform.pg(),
-                         .clock = platform.clock(),
-                         .scope_facts = facts,
-                         .org = org,
-                         .revocations = revocations,
-                         .redis = &platform.redis()},
-            options);
+        absl::StatusOr<std::unique_ptr<IdentityService>> created =
+            IdentityService::Create(IdentityDeps{.pg = platform.pg(),
+                                                 .clock = platform.clock(),
+                                                 .scope_facts = facts,
+                                                 .org = org,
+                                                 .revocations = revocations,
+                                                 .redis = &platform.redis()},
+                                    options);
         if (!created.ok()) return created.status();
         auto& service = module->Own(*std::move(created));
         if (!flags->platform_admin_password.empty()) {

@@ -40,8 +40,8 @@ UserRecord UserFromRow(const pqxx::row& row, const std::string& avatar_url_prefi
   u.set_time_zone(row[8].as<std::string>());
   u.set_language(row[9].as<std::string>());
   if (!row[10].is_null()) {
-    u.set_avatar_url(absl::StrCat(avatar_url_prefix, "/users/", u.id(), "/avatar?v=",
-                                  row[10].as<std::string>()));
+    u.set_avatar_url(absl::StrCat(avatar_url_prefix, "/users/", u.id(),
+                                  "/avatar?v=", row[10].as<std::string>()));
   }
   u.set_state(static_cast<v1::UserState>(row[11].as<int>()));
   u.set_must_change_password(row[12].as<bool>());
@@ -119,8 +119,8 @@ absl::StatusOr<std::unique_ptr<IdentityService>> IdentityService::Create(Identit
                                .audience = s.options_.audience,
                                .leeway = s.options_.token_leeway},
       deps.clock);
-  s.keys_ = std::make_unique<KeyRing>(deps.pg, deps.clock, *s.verifier_,
-                                      s.options_.access_token_ttl);
+  s.keys_ =
+      std::make_unique<KeyRing>(deps.pg, deps.clock, *s.verifier_, s.options_.access_token_ttl);
   SB_RETURN_IF_ERROR(s.keys_->Load());
   s.api_keys_ = std::make_unique<LocalApiKeys>(deps.pg, deps.clock);
   s.authenticator_ = std::make_unique<auth::Authenticator>(
@@ -233,11 +233,11 @@ UserAccess IdentityService::LoadAccess(pqxx::work& tx, const std::string& tenant
   absl::StatusOr<auth::PermissionSet> roles =
       RolePermissions(tx, tenant_id, access.role_ids, "role_ids");
   if (roles.ok()) access.effective = *std::move(roles);
-  for (const auto& row : tx.exec_params(
-           "SELECT permission, effect, scope, set_by_user_id, "
-           "extract(epoch FROM set_at)::float8 FROM identity.permission_overrides "
-           "WHERE tenant_id = $1 AND user_id = $2 ORDER BY permission",
-           tenant_id, user_id)) {
+  for (const auto& row :
+       tx.exec_params("SELECT permission, effect, scope, set_by_user_id, "
+                      "extract(epoch FROM set_at)::float8 FROM identity.permission_overrides "
+                      "WHERE tenant_id = $1 AND user_id = $2 ORDER BY permission",
+                      tenant_id, user_id)) {
     v1::PermissionOverride o;
     o.mutable_grant()->set_permission(row[0].as<std::string>());
     o.set_effect(static_cast<v1::PermissionOverride::Effect>(row[1].as<int>()));
@@ -272,9 +272,8 @@ absl::StatusOr<auth::PermissionSet> IdentityService::RolePermissions(
     }
     pqxx::result r;
     if (IsUuid(id)) {
-      r = tx.exec_params(
-          "SELECT permissions FROM identity.roles WHERE tenant_id = $1 AND id = $2", tenant_id,
-          id);
+      r = tx.exec_params("SELECT permissions FROM identity.roles WHERE tenant_id = $1 AND id = $2",
+                         tenant_id, id);
     }
     if (r.empty()) {
       return app::FieldError(absl::StrCat(std::string(field), "[", i, "]"), "UNKNOWN_ROLE",
@@ -289,11 +288,10 @@ absl::Status IdentityService::RequireCovers(const auth::Principal& caller,
                                             const auth::PermissionSet& wanted) {
   std::vector<auth::Grant> missing = caller.permissions.Uncovered(wanted);
   if (missing.empty()) return absl::OkStatus();
-  return app::WithReason(
-      absl::PermissionDeniedError(absl::StrCat("cannot grant ", auth::GrantText(missing[0]),
-                                               ": you do not hold it (", missing.size(),
-                                               " permission(s) beyond yours)")),
-      "PRIVILEGE_ESCALATION");
+  return app::WithReason(absl::PermissionDeniedError(absl::StrCat(
+                             "cannot grant ", auth::GrantText(missing[0]), ": you do not hold it (",
+                             missing.size(), " permission(s) beyond yours)")),
+                         "PRIVILEGE_ESCALATION");
 }
 
 auth::Resource IdentityService::UserResource(const std::string& tenant_id,
@@ -302,8 +300,7 @@ auth::Resource IdentityService::UserResource(const std::string& tenant_id,
 }
 
 absl::Status IdentityService::CheckOnUser(const auth::Principal& caller,
-                                          std::string_view permission,
-                                          const std::string& tenant_id,
+                                          std::string_view permission, const std::string& tenant_id,
                                           const std::string& user_id) const {
   absl::Status s = authorizer_.Check(caller, permission, UserResource(tenant_id, user_id));
   // A user the caller may not even see is, for them, not there.
@@ -315,25 +312,23 @@ absl::Status IdentityService::CheckOnUser(const auth::Principal& caller,
 }
 
 absl::Status IdentityService::CheckManage(pqxx::work& tx, const auth::Principal& caller,
-                                          std::string_view permission,
-                                          const std::string& tenant_id,
+                                          std::string_view permission, const std::string& tenant_id,
                                           const std::string& user_id) const {
   SB_RETURN_IF_ERROR(CheckOnUser(caller, permission, tenant_id, user_id));
   if (caller.user_id == user_id) return absl::OkStatus();
   const UserAccess target = LoadAccess(tx, tenant_id, user_id);
   if (!caller.permissions.CoversAll(target.effective)) {
-    return app::WithReason(
-        absl::PermissionDeniedError("this user holds permissions you do not: you cannot manage them"),
-        "TARGET_OUTRANKS_CALLER");
+    return app::WithReason(absl::PermissionDeniedError(
+                               "this user holds permissions you do not: you cannot manage them"),
+                           "TARGET_OUTRANKS_CALLER");
   }
   return absl::OkStatus();
 }
 
-v1::TenantSecurity IdentityService::SecurityOf(pqxx::work& tx,
-                                               const std::string& tenant_id) const {
+v1::TenantSecurity IdentityService::SecurityOf(pqxx::work& tx, const std::string& tenant_id) const {
   v1::TenantSecurity security;
-  pqxx::result r = tx.exec_params(
-      "SELECT settings->'security' FROM identity.tenants WHERE id = $1", tenant_id);
+  pqxx::result r =
+      tx.exec_params("SELECT settings->'security' FROM identity.tenants WHERE id = $1", tenant_id);
   if (!r.empty() && !r[0][0].is_null()) {
     ParseJsonInto(r[0][0].as<std::string>(), &security);
   }
@@ -387,7 +382,7 @@ absl::StatusOr<IdentityService::IssuedSession> IdentityService::StartSession(
   const v1::TenantSecurity security = SecurityOf(tx, user.user.tenant_id());
   // A restricted session lives only as long as its first access token: enough to change the
   // password or enrol 2FA, then the user logs in again with full tokens.
-  const absl::Duration ttl = restricted ? options_.access_token_ttl
+  const absl::Duration ttl = restricted    ? options_.access_token_ttl
                              : remember_me ? absl::Seconds(security.remember_me_ttl().seconds())
                                            : absl::Seconds(security.session_ttl().seconds());
   IssuedSession issued;
@@ -397,8 +392,8 @@ absl::StatusOr<IdentityService::IssuedSession> IdentityService::StartSession(
       "INSERT INTO identity.sessions (tenant_id, id, user_id, remember_me, restricted, amr, "
       "created_at, last_used_at, expires_at, client_ip, user_agent) VALUES ($1, $2, $3, $4, $5, "
       "$6, to_timestamp($7), to_timestamp($7), to_timestamp($8), $9, $10)",
-      user.user.tenant_id(), issued.session_id, user.user.id(), remember_me, restricted, amr,
-      now_s, now_s + absl::ToDoubleSeconds(ttl), client.ip, client.user_agent);
+      user.user.tenant_id(), issued.session_id, user.user.id(), remember_me, restricted, amr, now_s,
+      now_s + absl::ToDoubleSeconds(ttl), client.ip, client.user_agent);
   const std::string refresh = absl::StrCat("sbr_", RandomUrlToken(32));
   tx.exec_params(
       "INSERT INTO identity.refresh_tokens (token_hash, tenant_id, session_id, issued_at, "
@@ -418,13 +413,15 @@ absl::StatusOr<IdentityService::IssuedSession> IdentityService::StartSession(
 
 void IdentityService::RevokeUserSessions(pqxx::work& tx, const std::string& user_id,
                                          const std::string& reason) {
-  for (const auto& row : tx.exec_params(
-           "UPDATE identity.sessions SET revoked_at = now(), revoke_reason = $2 "
-           "WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
-           user_id, reason)) {
+  for (const auto& row :
+       tx.exec_params("UPDATE identity.sessions SET revoked_at = now(), revoke_reason = $2 "
+                      "WHERE user_id = $1 AND revoked_at IS NULL RETURNING id",
+                      user_id, reason)) {
     RevocationPublisher::Record(tx, auth::Revocation::Kind::kSession, row[0].as<std::string>());
   }
-  RevocationPublisher::Record(tx, auth::Revocation::Kind::kUser, user_id);
+  // Every access token names its session, so these revocations end them all. (A user-wide
+  // revocation would also catch the fresh token that ChangePassword issues next, whenever the
+  // database clock runs ahead of this process's.)
 }
 
 void IdentityService::PublishRevocations() {

@@ -15,8 +15,8 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <pqxx/pqxx>
@@ -46,10 +46,10 @@ struct IdentityOptions {
   std::string issuer = "switchboard-identity";
   std::string audience = "switchboard";
   absl::Duration access_token_ttl = absl::Minutes(15);
-  absl::Duration session_ttl = absl::Hours(12);       // default when the tenant sets none
-  absl::Duration remember_me_ttl = absl::Hours(24 * 30);    // default when the tenant sets none
-  absl::Duration max_session_ttl = absl::Hours(24 * 90);    // platform maximum
-  absl::Duration challenge_ttl = absl::Minutes(5);    // TOTP step of a login
+  absl::Duration session_ttl = absl::Hours(12);           // default when the tenant sets none
+  absl::Duration remember_me_ttl = absl::Hours(24 * 30);  // default when the tenant sets none
+  absl::Duration max_session_ttl = absl::Hours(24 * 90);  // platform maximum
+  absl::Duration challenge_ttl = absl::Minutes(5);        // TOTP step of a login
   absl::Duration totp_enrollment_ttl = absl::Minutes(15);
   int min_password_length = 10;  // default when the tenant sets none (never below 8)
   PasswordHasher::Params password_hash;
@@ -67,8 +67,8 @@ struct IdentityOptions {
 struct IdentityDeps {
   pg::Pool& pg;
   const Clock& clock;
-  auth::ScopeFacts& scope_facts;   // org's scope facts (cached)
-  OrgPlacement& org;               // org placement of users
+  auth::ScopeFacts& scope_facts;  // org's scope facts (cached)
+  OrgPlacement& org;              // org placement of users
   auth::RevocationList& revocations;
   redis::Client* redis = nullptr;  // where revocations are published; null: not published
 };
@@ -110,109 +110,125 @@ class IdentityService final : public v1::IdentityService::Service {
 
   // --- RPCs ---
   grpc::Status CreateTenant(grpc::ServerContext* context, const v1::CreateTenantRequest* request,
-                      v1::CreateTenantResponse* response) override;
+                            v1::CreateTenantResponse* response) override;
   grpc::Status GetTenant(grpc::ServerContext* context, const v1::GetTenantRequest* request,
-                      v1::Tenant* response) override;
+                         v1::Tenant* response) override;
   grpc::Status ListTenants(grpc::ServerContext* context, const v1::ListTenantsRequest* request,
-                      v1::ListTenantsResponse* response) override;
+                           v1::ListTenantsResponse* response) override;
   grpc::Status UpdateTenant(grpc::ServerContext* context, const v1::UpdateTenantRequest* request,
-                      v1::Tenant* response) override;
+                            v1::Tenant* response) override;
   grpc::Status DeleteTenant(grpc::ServerContext* context, const v1::DeleteTenantRequest* request,
-                      google::protobuf::Empty* response) override;
+                            google::protobuf::Empty* response) override;
   grpc::Status CreateUser(grpc::ServerContext* context, const v1::CreateUserRequest* request,
-                      v1::User* response) override;
+                          v1::User* response) override;
   grpc::Status GetUser(grpc::ServerContext* context, const v1::GetUserRequest* request,
-                      v1::User* response) override;
-  grpc::Status GetCurrentUser(grpc::ServerContext* context, const v1::GetCurrentUserRequest* request,
-                      v1::GetCurrentUserResponse* response) override;
+                       v1::User* response) override;
+  grpc::Status GetCurrentUser(grpc::ServerContext* context,
+                              const v1::GetCurrentUserRequest* request,
+                              v1::GetCurrentUserResponse* response) override;
   grpc::Status BatchGetUsers(grpc::ServerContext* context, const v1::BatchGetUsersRequest* request,
-                      v1::BatchGetUsersResponse* response) override;
+                             v1::BatchGetUsersResponse* response) override;
   grpc::Status ListUsers(grpc::ServerContext* context, const v1::ListUsersRequest* request,
-                      v1::ListUsersResponse* response) override;
+                         v1::ListUsersResponse* response) override;
   grpc::Status UpdateUser(grpc::ServerContext* context, const v1::UpdateUserRequest* request,
-                      v1::User* response) override;
+                          v1::User* response) override;
   grpc::Status DeleteUser(grpc::ServerContext* context, const v1::DeleteUserRequest* request,
-                      google::protobuf::Empty* response) override;
+                          google::protobuf::Empty* response) override;
   grpc::Status DisableUser(grpc::ServerContext* context, const v1::DisableUserRequest* request,
-                      v1::User* response) override;
+                           v1::User* response) override;
   grpc::Status EnableUser(grpc::ServerContext* context, const v1::EnableUserRequest* request,
-                      v1::User* response) override;
+                          v1::User* response) override;
   grpc::Status CloneUser(grpc::ServerContext* context, const v1::CloneUserRequest* request,
-                      v1::User* response) override;
-  grpc::Status ResetUserPassword(grpc::ServerContext* context, const v1::ResetUserPasswordRequest* request,
-                      v1::ResetUserPasswordResponse* response) override;
-  grpc::Status UploadUserAvatar(grpc::ServerContext* context, const v1::UploadUserAvatarRequest* request,
-                      v1::User* response) override;
+                         v1::User* response) override;
+  grpc::Status ResetUserPassword(grpc::ServerContext* context,
+                                 const v1::ResetUserPasswordRequest* request,
+                                 v1::ResetUserPasswordResponse* response) override;
+  grpc::Status UploadUserAvatar(grpc::ServerContext* context,
+                                const v1::UploadUserAvatarRequest* request,
+                                v1::User* response) override;
   grpc::Status GetUserAvatar(grpc::ServerContext* context, const v1::GetUserAvatarRequest* request,
-                      v1::GetUserAvatarResponse* response) override;
-  grpc::Status DeleteUserAvatar(grpc::ServerContext* context, const v1::DeleteUserAvatarRequest* request,
-                      v1::User* response) override;
-  grpc::Status ListPermissions(grpc::ServerContext* context, const v1::ListPermissionsRequest* request,
-                      v1::ListPermissionsResponse* response) override;
+                             v1::GetUserAvatarResponse* response) override;
+  grpc::Status DeleteUserAvatar(grpc::ServerContext* context,
+                                const v1::DeleteUserAvatarRequest* request,
+                                v1::User* response) override;
+  grpc::Status ListPermissions(grpc::ServerContext* context,
+                               const v1::ListPermissionsRequest* request,
+                               v1::ListPermissionsResponse* response) override;
   grpc::Status ListRoles(grpc::ServerContext* context, const v1::ListRolesRequest* request,
-                      v1::ListRolesResponse* response) override;
+                         v1::ListRolesResponse* response) override;
   grpc::Status GetRole(grpc::ServerContext* context, const v1::GetRoleRequest* request,
-                      v1::Role* response) override;
+                       v1::Role* response) override;
   grpc::Status CreateRole(grpc::ServerContext* context, const v1::CreateRoleRequest* request,
-                      v1::Role* response) override;
+                          v1::Role* response) override;
   grpc::Status UpdateRole(grpc::ServerContext* context, const v1::UpdateRoleRequest* request,
-                      v1::Role* response) override;
+                          v1::Role* response) override;
   grpc::Status DeleteRole(grpc::ServerContext* context, const v1::DeleteRoleRequest* request,
-                      google::protobuf::Empty* response) override;
-  grpc::Status GetUserPermissions(grpc::ServerContext* context, const v1::GetUserPermissionsRequest* request,
-                      v1::UserPermissions* response) override;
-  grpc::Status GrantUserPermission(grpc::ServerContext* context, const v1::GrantUserPermissionRequest* request,
-                      v1::UserPermissions* response) override;
-  grpc::Status RevokeUserPermission(grpc::ServerContext* context, const v1::RevokeUserPermissionRequest* request,
-                      v1::UserPermissions* response) override;
+                          google::protobuf::Empty* response) override;
+  grpc::Status GetUserPermissions(grpc::ServerContext* context,
+                                  const v1::GetUserPermissionsRequest* request,
+                                  v1::UserPermissions* response) override;
+  grpc::Status GrantUserPermission(grpc::ServerContext* context,
+                                   const v1::GrantUserPermissionRequest* request,
+                                   v1::UserPermissions* response) override;
+  grpc::Status RevokeUserPermission(grpc::ServerContext* context,
+                                    const v1::RevokeUserPermissionRequest* request,
+                                    v1::UserPermissions* response) override;
   grpc::Status Login(grpc::ServerContext* context, const v1::LoginRequest* request,
-                      v1::LoginResponse* response) override;
+                     v1::LoginResponse* response) override;
   grpc::Status CompleteLogin(grpc::ServerContext* context, const v1::CompleteLoginRequest* request,
-                      v1::LoginResponse* response) override;
-  grpc::Status ChangePassword(grpc::ServerContext* context, const v1::ChangePasswordRequest* request,
-                      v1::ChangePasswordResponse* response) override;
+                             v1::LoginResponse* response) override;
+  grpc::Status ChangePassword(grpc::ServerContext* context,
+                              const v1::ChangePasswordRequest* request,
+                              v1::ChangePasswordResponse* response) override;
   grpc::Status RefreshToken(grpc::ServerContext* context, const v1::RefreshTokenRequest* request,
-                      v1::RefreshTokenResponse* response) override;
+                            v1::RefreshTokenResponse* response) override;
   grpc::Status Logout(grpc::ServerContext* context, const v1::LogoutRequest* request,
                       google::protobuf::Empty* response) override;
-  grpc::Status GetSigningKeys(grpc::ServerContext* context, const v1::GetSigningKeysRequest* request,
-                      v1::GetSigningKeysResponse* response) override;
-  grpc::Status IntrospectToken(grpc::ServerContext* context, const v1::IntrospectTokenRequest* request,
-                      v1::IntrospectTokenResponse* response) override;
+  grpc::Status GetSigningKeys(grpc::ServerContext* context,
+                              const v1::GetSigningKeysRequest* request,
+                              v1::GetSigningKeysResponse* response) override;
+  grpc::Status IntrospectToken(grpc::ServerContext* context,
+                               const v1::IntrospectTokenRequest* request,
+                               v1::IntrospectTokenResponse* response) override;
   grpc::Status EnrollTotp(grpc::ServerContext* context, const v1::EnrollTotpRequest* request,
-                      v1::TotpEnrollment* response) override;
+                          v1::TotpEnrollment* response) override;
   grpc::Status ActivateTotp(grpc::ServerContext* context, const v1::ActivateTotpRequest* request,
-                      v1::ActivateTotpResponse* response) override;
+                            v1::ActivateTotpResponse* response) override;
   grpc::Status ResetTotp(grpc::ServerContext* context, const v1::ResetTotpRequest* request,
-                      google::protobuf::Empty* response) override;
-  grpc::Status RegenerateRecoveryCodes(grpc::ServerContext* context, const v1::RegenerateRecoveryCodesRequest* request,
-                      v1::RegenerateRecoveryCodesResponse* response) override;
+                         google::protobuf::Empty* response) override;
+  grpc::Status RegenerateRecoveryCodes(grpc::ServerContext* context,
+                                       const v1::RegenerateRecoveryCodesRequest* request,
+                                       v1::RegenerateRecoveryCodesResponse* response) override;
   grpc::Status CreateApiKey(grpc::ServerContext* context, const v1::CreateApiKeyRequest* request,
-                      v1::CreateApiKeyResponse* response) override;
+                            v1::CreateApiKeyResponse* response) override;
   grpc::Status ListApiKeys(grpc::ServerContext* context, const v1::ListApiKeysRequest* request,
-                      v1::ListApiKeysResponse* response) override;
+                           v1::ListApiKeysResponse* response) override;
   grpc::Status GetApiKey(grpc::ServerContext* context, const v1::GetApiKeyRequest* request,
-                      v1::ApiKey* response) override;
+                         v1::ApiKey* response) override;
   grpc::Status RevokeApiKey(grpc::ServerContext* context, const v1::RevokeApiKeyRequest* request,
-                      v1::ApiKey* response) override;
+                            v1::ApiKey* response) override;
   grpc::Status CreatePin(grpc::ServerContext* context, const v1::CreatePinRequest* request,
-                      v1::CreatePinResponse* response) override;
+                         v1::CreatePinResponse* response) override;
   grpc::Status ListPins(grpc::ServerContext* context, const v1::ListPinsRequest* request,
-                      v1::ListPinsResponse* response) override;
+                        v1::ListPinsResponse* response) override;
   grpc::Status DeletePin(grpc::ServerContext* context, const v1::DeletePinRequest* request,
-                      google::protobuf::Empty* response) override;
+                         google::protobuf::Empty* response) override;
   grpc::Status VerifyPin(grpc::ServerContext* context, const v1::VerifyPinRequest* request,
-                      v1::VerifyPinResponse* response) override;
-  grpc::Status ResetSipCredential(grpc::ServerContext* context, const v1::ResetSipCredentialRequest* request,
-                      v1::ResetSipCredentialResponse* response) override;
-  grpc::Status GetSipCredential(grpc::ServerContext* context, const v1::GetSipCredentialRequest* request,
-                      v1::SipCredential* response) override;
-  grpc::Status DeleteSipCredential(grpc::ServerContext* context, const v1::DeleteSipCredentialRequest* request,
-                      google::protobuf::Empty* response) override;
+                         v1::VerifyPinResponse* response) override;
+  grpc::Status ResetSipCredential(grpc::ServerContext* context,
+                                  const v1::ResetSipCredentialRequest* request,
+                                  v1::ResetSipCredentialResponse* response) override;
+  grpc::Status GetSipCredential(grpc::ServerContext* context,
+                                const v1::GetSipCredentialRequest* request,
+                                v1::SipCredential* response) override;
+  grpc::Status DeleteSipCredential(grpc::ServerContext* context,
+                                   const v1::DeleteSipCredentialRequest* request,
+                                   google::protobuf::Empty* response) override;
   grpc::Status GetSipDigest(grpc::ServerContext* context, const v1::GetSipDigestRequest* request,
-                      v1::GetSipDigestResponse* response) override;
-  grpc::Status ListAuditEntries(grpc::ServerContext* context, const v1::ListAuditEntriesRequest* request,
-                      v1::ListAuditEntriesResponse* response) override;
+                            v1::GetSipDigestResponse* response) override;
+  grpc::Status ListAuditEntries(grpc::ServerContext* context,
+                                const v1::ListAuditEntriesRequest* request,
+                                v1::ListAuditEntriesResponse* response) override;
 
  private:
   class LocalApiKeys;
@@ -266,11 +282,13 @@ class IdentityService final : public v1::IdentityService::Service {
                                              bool remember_me, bool restricted,
                                              const std::string& amr, const ClientAddress& client);
   // A signed access token for the user in the given session.
-  absl::StatusOr<std::pair<std::string, absl::Time>> IssueAccessToken(
-      pqxx::work& tx, const UserRecord& user, const std::string& session_id, bool restricted,
-      const std::string& amr);
-  // Revokes every live session of a user (disable, delete, password reset) and records the
-  // revocations; PublishRevocations() after the commit makes them visible everywhere.
+  absl::StatusOr<std::pair<std::string, absl::Time>> IssueAccessToken(pqxx::work& tx,
+                                                                      const UserRecord& user,
+                                                                      const std::string& session_id,
+                                                                      bool restricted,
+                                                                      const std::string& amr);
+  // Revokes every live session of a user (disable, delete, password reset) and records one
+  // revocation per session; PublishRevocations() after the commit makes them visible everywhere.
   void RevokeUserSessions(pqxx::work& tx, const std::string& user_id, const std::string& reason);
   void PublishRevocations();
 
@@ -305,6 +323,9 @@ class IdentityService final : public v1::IdentityService::Service {
   // user for TOTP.
   bool TotpRequired(pqxx::work& tx, const v1::User& user) const;
 };
+
+// The tenant that holds the platform admins.
+inline constexpr char kPlatformTenantSlug[] = "platform";
 
 // Converts one users row (selected with kUserColumns) to a record.
 extern const char kUserColumns[];

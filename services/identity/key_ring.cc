@@ -31,7 +31,8 @@ KeyRing::KeyRing(pg::Pool& pg, const Clock& clock, auth::JwtVerifier& verifier,
 
 absl::Status KeyRing::Load() {
   const absl::Time now = clock_.Now();
-  absl::StatusOr<std::vector<KeyRow>> rows = pg_.Run([&](pqxx::work& tx) -> absl::StatusOr<std::vector<KeyRow>> {
+  absl::StatusOr<std::vector<KeyRow>> rows = pg_.Run([&](pqxx::work& tx)
+                                                         -> absl::StatusOr<std::vector<KeyRow>> {
     // One replica at a time decides about creating or rotating keys.
     tx.exec("SELECT pg_advisory_xact_lock(hashtext('identity.signing_keys'))");
     const double now_s = absl::ToUnixMicros(now) / 1e6;
@@ -94,8 +95,8 @@ absl::Status KeyRing::Load() {
       KeyRow k;
       k.key_id = row[0].as<std::string>();
       k.private_pem = row[1].as<std::string>();
-      k.pub = {k.key_id, "EdDSA", row[2].as<std::string>(), row[3].as<int>(),
-               FromEpoch(row[4]), FromEpoch(row[5])};
+      k.pub = {k.key_id,         "EdDSA",           row[2].as<std::string>(),
+               row[3].as<int>(), FromEpoch(row[4]), FromEpoch(row[5])};
       out.push_back(std::move(k));
     }
     return out;

@@ -33,8 +33,8 @@ absl::StatusOr<Page> ParsePage(int32_t page_size, std::string_view page_token,
   if (absl::WebSafeBase64Unescape(absl::string_view(page_token.data(), page_token.size()), &raw)) {
     parts = absl::StrSplit(raw, ':');
   }
-  if (parts.size() != 2 || parts[1] != Fp(fingerprint) || !absl::SimpleAtoi(parts[0], &page.offset) ||
-      page.offset < 0) {
+  if (parts.size() != 2 || parts[1] != Fp(fingerprint) ||
+      !absl::SimpleAtoi(parts[0], &page.offset) || page.offset < 0) {
     return app::FieldError("page_token", "INVALID_PAGE_TOKEN",
                            "is not a token of this list with these filters");
   }

@@ -8,7 +8,8 @@ double ToEpoch(absl::Time t) { return static_cast<double>(absl::ToUnixMicros(t))
 
 absl::Time TimeFromEpoch(const pqxx::field& f) {
   if (f.is_null()) return absl::InfinitePast();
-  return absl::FromUnixMicros(static_cast<int64_t>(f.as<double>() * 1e6 + (f.as<double>() >= 0 ? 0.5 : -0.5)));
+  return absl::FromUnixMicros(
+      static_cast<int64_t>(f.as<double>() * 1e6 + (f.as<double>() >= 0 ? 0.5 : -0.5)));
 }
 
 void SetTimestamp(google::protobuf::Timestamp* ts, absl::Time t) {

@@ -8,6 +8,7 @@
 // fails closed anyway (its list goes stale). Thread-safe.
 
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <pqxx/pqxx>
@@ -28,8 +29,11 @@ class RevocationPublisher {
   RevocationPublisher(pg::Pool& pg, redis::Client* redis, const Clock& clock,
                       std::string key = "sb:auth:revocations");
 
-  // Inside a transaction: records the revocation.
-  static void Record(pqxx::work& tx, auth::Revocation::Kind kind, const std::string& subject_id);
+  // Inside a transaction: records the revocation. User-wide revocations ("tokens issued before
+  // `at`") must pass `at` from the clock that stamps the tokens' iat, so that a token issued
+  // right after the change is never caught by a database clock that runs ahead.
+  static void Record(pqxx::work& tx, auth::Revocation::Kind kind, const std::string& subject_id,
+                     std::optional<absl::Time> at = std::nullopt);
   // After the commit: publishes every unpublished row. Unavailable when Redis or PostgreSQL
   // cannot be reached; the rows stay and the next call (the service's upkeep loop runs one every
   // second) publishes them.

@@ -22,7 +22,8 @@ constexpr char kRoleColumns[] =
     "WHERE ur.tenant_id = r.tenant_id AND ur.role_id = r.id::text AND u.state <> 3), "
     "extract(epoch FROM r.created_at)::float8, extract(epoch FROM r.updated_at)::float8";
 
-void AddGrants(const auth::PermissionSet& set, google::protobuf::RepeatedPtrField<v1::PermissionGrant>* out) {
+void AddGrants(const auth::PermissionSet& set,
+               google::protobuf::RepeatedPtrField<v1::PermissionGrant>* out) {
   for (const auth::Grant& g : set.Grants()) {
     v1::PermissionGrant* p = out->Add();
     p->set_permission(g.permission);
@@ -91,21 +92,22 @@ absl::Status RequireRolesManage(const auth::Principal& caller) {
 absl::StatusOr<v1::Role> LoadCustomRole(pqxx::work& tx, const std::string& tenant_id,
                                         const std::string& id, bool for_update) {
   if (!IsUuid(id)) return absl::NotFoundError("role not found");
-  pqxx::result r = tx.exec_params(
-      absl::StrCat("SELECT ", kRoleColumns,
-                   " FROM identity.roles r WHERE r.tenant_id = $1 AND r.id = $2",
-                   for_update ? " FOR UPDATE" : ""),
-      tenant_id, id);
+  pqxx::result r =
+      tx.exec_params(absl::StrCat("SELECT ", kRoleColumns,
+                                  " FROM identity.roles r WHERE r.tenant_id = $1 AND r.id = $2",
+                                  for_update ? " FOR UPDATE" : ""),
+                     tenant_id, id);
   if (r.empty()) return absl::NotFoundError("role not found");
   return RoleFromRow(r[0]);
 }
 
 // Ends the live tokens of everyone holding a role whose permissions changed.
-void RevokeHolders(pqxx::work& tx, const std::string& tenant_id, const std::string& role_id) {
+void RevokeHolders(pqxx::work& tx, const std::string& tenant_id, const std::string& role_id,
+                   absl::Time now) {
   for (const auto& row : tx.exec_params(
            "SELECT user_id FROM identity.user_roles WHERE tenant_id = $1 AND role_id = $2",
            tenant_id, role_id)) {
-    RevocationPublisher::Record(tx, auth::Revocation::Kind::kUser, row[0].as<std::string>());
+    RevocationPublisher::Record(tx, auth::Revocation::Kind::kUser, row[0].as<std::string>(), now);
   }
 }
 
@@ -177,15 +179,15 @@ grpc::Status IdentityService::GetRole(grpc::ServerContext* context,
         *response = BuiltinToProto(tx, *b, caller.tenant_id);
         return absl::OkStatus();
       }
-      SB_ASSIGN_OR_RETURN(*response, LoadCustomRole(tx, caller.tenant_id, request->role_id(), false));
+      SB_ASSIGN_OR_RETURN(*response,
+                          LoadCustomRole(tx, caller.tenant_id, request->role_id(), false));
       return absl::OkStatus();
     });
   }());
 }
 
 grpc::Status IdentityService::CreateRole(grpc::ServerContext* context,
-                                         const v1::CreateRoleRequest* request,
-                                         v1::Role* response) {
+                                         const v1::CreateRoleRequest* request, v1::Role* response) {
   return app::ToGrpc(*context, [&]() -> absl::Status {
     SB_ASSIGN_OR_RETURN(auth::Principal caller, Caller(*context));
     SB_RETURN_IF_ERROR(RequireRolesManage(caller));
@@ -195,10 +197,12 @@ grpc::Status IdentityService::CreateRole(grpc::ServerContext* context,
       return app::FieldError(absl::StatusCode::kAlreadyExists, "role.name", "DUPLICATE",
                              "is the name of a built-in role");
     }
-    SB_ASSIGN_OR_RETURN(std::string display, NormalizeName(in.display_name(), "role.display_name", true));
+    SB_ASSIGN_OR_RETURN(std::string display,
+                        NormalizeName(in.display_name(), "role.display_name", true));
     SB_RETURN_IF_ERROR(ValidateText(in.description(), "role.description", 500));
     if (in.permissions_size() == 0) {
-      return app::FieldError("role.permissions", "REQUIRED", "a role needs at least one permission");
+      return app::FieldError("role.permissions", "REQUIRED",
+                             "a role needs at least one permission");
     }
     SB_ASSIGN_OR_RETURN(auth::PermissionSet perms, GrantsOf(in.permissions()));
     SB_RETURN_IF_ERROR(RequireCovers(caller, perms));
@@ -228,8 +232,7 @@ grpc::Status IdentityService::CreateRole(grpc::ServerContext* context,
 }
 
 grpc::Status IdentityService::UpdateRole(grpc::ServerContext* context,
-                                         const v1::UpdateRoleRequest* request,
-                                         v1::Role* response) {
+                                         const v1::UpdateRoleRequest* request, v1::Role* response) {
   return app::ToGrpc(*context, [&]() -> absl::Status {
     SB_ASSIGN_OR_RETURN(auth::Principal caller, Caller(*context));
     SB_RETURN_IF_ERROR(RequireRolesManage(caller));
@@ -241,18 +244,21 @@ grpc::Status IdentityService::UpdateRole(grpc::ServerContext* context,
     }
     bool permissions_changed = false;
     SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
-      SB_ASSIGN_OR_RETURN(v1::Role current, LoadCustomRole(tx, caller.tenant_id, request->role().id(), true));
+      SB_ASSIGN_OR_RETURN(v1::Role current,
+                          LoadCustomRole(tx, caller.tenant_id, request->role().id(), true));
       v1::Role next = current;
       for (const std::string& path : request->update_mask().paths()) {
         if (path == "display_name") {
-          SB_ASSIGN_OR_RETURN(std::string v, NormalizeName(request->role().display_name(), "role.display_name", true));
+          SB_ASSIGN_OR_RETURN(std::string v, NormalizeName(request->role().display_name(),
+                                                           "role.display_name", true));
           next.set_display_name(v);
         } else if (path == "description") {
           SB_RETURN_IF_ERROR(ValidateText(request->role().description(), "role.description", 500));
           next.set_description(request->role().description());
         } else if (path == "permissions") {
           if (request->role().permissions_size() == 0) {
-            return app::FieldError("role.permissions", "REQUIRED", "a role needs at least one permission");
+            return app::FieldError("role.permissions", "REQUIRED",
+                                   "a role needs at least one permission");
           }
           *next.mutable_permissions() = request->role().permissions();
         } else {
@@ -267,7 +273,7 @@ grpc::Status IdentityService::UpdateRole(grpc::ServerContext* context,
         SB_RETURN_IF_ERROR(RequireCovers(caller, new_perms));
         SB_RETURN_IF_ERROR(RequireCovers(caller, old_perms));
         permissions_changed = true;
-        RevokeHolders(tx, caller.tenant_id, current.id());
+        RevokeHolders(tx, caller.tenant_id, current.id(), deps_.clock.Now());
       }
       tx.exec_params(
           "UPDATE identity.roles SET display_name = $3, description = $4, permissions = "
@@ -303,11 +309,12 @@ grpc::Status IdentityService::DeleteRole(grpc::ServerContext* context,
       return absl::FailedPreconditionError("built-in roles cannot be deleted");
     }
     return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
-      SB_ASSIGN_OR_RETURN(v1::Role role, LoadCustomRole(tx, caller.tenant_id, request->role_id(), true));
+      SB_ASSIGN_OR_RETURN(v1::Role role,
+                          LoadCustomRole(tx, caller.tenant_id, request->role_id(), true));
       if (role.user_count() > 0) {
         return app::WithReason(
-            absl::FailedPreconditionError(absl::StrCat(
-                "the role is held by ", role.user_count(), " user(s): take it from them first")),
+            absl::FailedPreconditionError(absl::StrCat("the role is held by ", role.user_count(),
+                                                       " user(s): take it from them first")),
             "ROLE_IN_USE");
       }
       SB_ASSIGN_OR_RETURN(auth::PermissionSet perms, GrantsOf(role.permissions()));
@@ -359,10 +366,12 @@ grpc::Status IdentityService::GrantUserPermission(grpc::ServerContext* context,
     SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
       SB_ASSIGN_OR_RETURN(UserRecord rec, LoadUser(tx, caller.tenant_id, request->user_id(), true));
       if (rec.user.id() == caller.user_id) {
-        return app::WithReason(absl::PermissionDeniedError("you cannot change your own permissions"),
-                               "SELF_PERMISSION_CHANGE");
+        return app::WithReason(
+            absl::PermissionDeniedError("you cannot change your own permissions"),
+            "SELF_PERMISSION_CHANGE");
       }
-      SB_RETURN_IF_ERROR(CheckManage(tx, caller, auth::perm::kUsersManage, caller.tenant_id, rec.user.id()));
+      SB_RETURN_IF_ERROR(
+          CheckManage(tx, caller, auth::perm::kUsersManage, caller.tenant_id, rec.user.id()));
       auth::PermissionSet wanted;
       wanted.Add(grant);
       SB_RETURN_IF_ERROR(RequireCovers(caller, wanted));
@@ -372,7 +381,8 @@ grpc::Status IdentityService::GrantUserPermission(grpc::ServerContext* context,
           "permission) DO UPDATE SET effect = 1, scope = $4, set_by_user_id = $5, set_at = now()",
           caller.tenant_id, rec.user.id(), grant.permission, static_cast<int>(grant.scope),
           caller.user_id.empty() ? std::optional<std::string>() : caller.user_id);
-      RevocationPublisher::Record(tx, auth::Revocation::Kind::kUser, rec.user.id());
+      RevocationPublisher::Record(tx, auth::Revocation::Kind::kUser, rec.user.id(),
+                                  deps_.clock.Now());
       WriteAudit(tx, AuditActor::Of(caller), ClientOf(*context),
                  {.tenant_id = caller.tenant_id,
                   .action = "permission.grant",
@@ -400,10 +410,12 @@ grpc::Status IdentityService::RevokeUserPermission(grpc::ServerContext* context,
     SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
       SB_ASSIGN_OR_RETURN(UserRecord rec, LoadUser(tx, caller.tenant_id, request->user_id(), true));
       if (rec.user.id() == caller.user_id) {
-        return app::WithReason(absl::PermissionDeniedError("you cannot change your own permissions"),
-                               "SELF_PERMISSION_CHANGE");
+        return app::WithReason(
+            absl::PermissionDeniedError("you cannot change your own permissions"),
+            "SELF_PERMISSION_CHANGE");
       }
-      SB_RETURN_IF_ERROR(CheckManage(tx, caller, auth::perm::kUsersManage, caller.tenant_id, rec.user.id()));
+      SB_RETURN_IF_ERROR(
+          CheckManage(tx, caller, auth::perm::kUsersManage, caller.tenant_id, rec.user.id()));
       tx.exec_params(
           "DELETE FROM identity.permission_overrides WHERE user_id = $1 AND permission = $2 AND "
           "effect = 1",
@@ -417,7 +429,8 @@ grpc::Status IdentityService::RevokeUserPermission(grpc::ServerContext* context,
             caller.tenant_id, rec.user.id(), request->permission(),
             caller.user_id.empty() ? std::optional<std::string>() : caller.user_id);
       }
-      RevocationPublisher::Record(tx, auth::Revocation::Kind::kUser, rec.user.id());
+      RevocationPublisher::Record(tx, auth::Revocation::Kind::kUser, rec.user.id(),
+                                  deps_.clock.Now());
       WriteAudit(tx, AuditActor::Of(caller), ClientOf(*context),
                  {.tenant_id = caller.tenant_id,
                   .action = "permission.revoke",

@@ -27,7 +27,6 @@ namespace {
 namespace cv1 = ::switchboard::common::v1;
 using nlohmann::json;
 
-constexpr char kPlatformSlug[] = "platform";
 constexpr char kTenantColumns[] =
     "t.id, t.slug, t.display_name, t.state, t.sip_domain, t.time_zone, t.default_language, "
     "t.default_country, t.settings::text, extract(epoch FROM t.created_at)::float8, "
@@ -71,7 +70,8 @@ absl::StatusOr<v1::Tenant> LoadTenant(pqxx::work& tx, const std::string& id) {
 
 absl::Status ValidateSipDomain(const std::string& domain, const std::string& field) {
   if (domain.empty()) return app::FieldError(field, "REQUIRED", "is required");
-  if (domain.size() > 253) return app::FieldError(field, "TOO_LONG", "must be at most 253 characters");
+  if (domain.size() > 253)
+    return app::FieldError(field, "TOO_LONG", "must be at most 253 characters");
   for (char c : domain) {
     if (!(absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-')) {
       return app::FieldError(field, "NOT_HOSTNAME", "must be a DNS name like acme.sip.example.com");
@@ -85,7 +85,8 @@ absl::Status ValidateSipDomain(const std::string& domain, const std::string& fie
 
 // Validates and normalises the settable fields of a tenant; `prefix` is "tenant." for messages.
 absl::Status NormalizeTenantSettings(v1::Tenant& t, const std::string& prefix) {
-  SB_ASSIGN_OR_RETURN(std::string name, NormalizeName(t.display_name(), prefix + "display_name", true));
+  SB_ASSIGN_OR_RETURN(std::string name,
+                      NormalizeName(t.display_name(), prefix + "display_name", true));
   t.set_display_name(name);
   SB_RETURN_IF_ERROR(ValidateTimeZone(t.time_zone(), prefix + "time_zone"));
   SB_RETURN_IF_ERROR(ValidateLanguage(t.default_language(), prefix + "default_language"));
@@ -141,7 +142,8 @@ absl::StatusOr<NewUser> NormalizeNewUser(const v1::User& u, const v1::Tenant& te
   NewUser n;
   SB_ASSIGN_OR_RETURN(n.first_name, NormalizeName(u.first_name(), prefix + "first_name", true));
   SB_ASSIGN_OR_RETURN(n.last_name, NormalizeName(u.last_name(), prefix + "last_name", true));
-  SB_ASSIGN_OR_RETURN(n.display_name, NormalizeName(u.display_name(), prefix + "display_name", false));
+  SB_ASSIGN_OR_RETURN(n.display_name,
+                      NormalizeName(u.display_name(), prefix + "display_name", false));
   if (n.display_name.empty()) n.display_name = n.first_name + " " + n.last_name;
   if (u.login_name().empty() && u.email().empty()) {
     return app::FieldError(prefix + "login_name", "REQUIRED", "login_name or email is required");
@@ -264,7 +266,8 @@ absl::Status IdentityService::EnsurePlatformAdmin(const std::string& login_name,
   return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
     tx.exec("SELECT pg_advisory_xact_lock(hashtext('identity.platform_admin'))");
     const double now = ToEpoch(deps_.clock.Now());
-    pqxx::result t = tx.exec_params("SELECT id FROM identity.tenants WHERE slug = $1", kPlatformSlug);
+    pqxx::result t =
+        tx.exec_params("SELECT id FROM identity.tenants WHERE slug = $1", kPlatformTenantSlug);
     std::string tenant_id;
     if (t.empty()) {
       tenant_id = NewUuid();
@@ -274,7 +277,7 @@ absl::Status IdentityService::EnsurePlatformAdmin(const std::string& login_name,
           "INSERT INTO identity.tenants (id, slug, display_name, state, sip_domain, time_zone, "
           "default_language, settings, created_at, updated_at) VALUES ($1, $2, 'Platform', 1, "
           "'platform.invalid', 'UTC', 'en', $3::jsonb, to_timestamp($4), to_timestamp($4))",
-          tenant_id, kPlatformSlug, SettingsJson(settings), now);
+          tenant_id, kPlatformTenantSlug, SettingsJson(settings), now);
     } else {
       tenant_id = t[0][0].as<std::string>();
     }
@@ -392,15 +395,16 @@ grpc::Status IdentityService::CreateTenant(grpc::ServerContext* context,
     SB_ASSIGN_OR_RETURN(std::string hash, hasher_.Hash(password));
     const ClientAddress client = ClientOf(*context);
     SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
-      if (!tx.exec_params("SELECT 1 FROM identity.tenants WHERE slug = $1", tenant.slug()).empty()) {
+      if (!tx.exec_params("SELECT 1 FROM identity.tenants WHERE slug = $1", tenant.slug())
+               .empty()) {
         return app::FieldError(absl::StatusCode::kAlreadyExists, "tenant.slug", "DUPLICATE",
                                absl::StrCat("a tenant '", tenant.slug(), "' exists already"));
       }
       if (!tx.exec_params("SELECT 1 FROM identity.tenants WHERE lower(sip_domain) = $1",
                           tenant.sip_domain())
                .empty()) {
-        return app::FieldError(absl::StatusCode::kAlreadyExists, "tenant.sip_domain",
-                               "DUPLICATE", "another tenant uses this SIP domain");
+        return app::FieldError(absl::StatusCode::kAlreadyExists, "tenant.sip_domain", "DUPLICATE",
+                               "another tenant uses this SIP domain");
       }
       const double now = ToEpoch(deps_.clock.Now());
       const std::string tenant_id = NewUuid();
@@ -408,9 +412,8 @@ grpc::Status IdentityService::CreateTenant(grpc::ServerContext* context,
           "INSERT INTO identity.tenants (id, slug, display_name, state, sip_domain, time_zone, "
           "default_language, default_country, settings, created_at, updated_at) VALUES ($1, $2, "
           "$3, 1, $4, $5, $6, $7, $8::jsonb, to_timestamp($9), to_timestamp($9))",
-          tenant_id, tenant.slug(), tenant.display_name(), tenant.sip_domain(),
-          tenant.time_zone(), tenant.default_language(), tenant.default_country(),
-          SettingsJson(tenant), now);
+          tenant_id, tenant.slug(), tenant.display_name(), tenant.sip_domain(), tenant.time_zone(),
+          tenant.default_language(), tenant.default_country(), SettingsJson(tenant), now);
       const std::string admin_id = InsertUser(tx, tenant_id, n, hash, {kAdminRole}, now);
       WriteAudit(tx, AuditActor::Of(caller), client,
                  {.tenant_id = tenant_id,
@@ -436,8 +439,7 @@ grpc::Status IdentityService::CreateTenant(grpc::ServerContext* context,
 }
 
 grpc::Status IdentityService::GetTenant(grpc::ServerContext* context,
-                                        const v1::GetTenantRequest* request,
-                                        v1::Tenant* response) {
+                                        const v1::GetTenantRequest* request, v1::Tenant* response) {
   return app::ToGrpc(*context, [&]() -> absl::Status {
     SB_ASSIGN_OR_RETURN(auth::Principal caller, Caller(*context));
     SB_ASSIGN_OR_RETURN(std::string tenant_id, TenantFor(caller, request->tenant_id()));
@@ -458,7 +460,8 @@ grpc::Status IdentityService::ListTenants(grpc::ServerContext* context,
       return absl::PermissionDeniedError("permission tenants.manage is required");
     }
     const std::string fingerprint = absl::StrCat(request->query(), "|", request->state());
-    SB_ASSIGN_OR_RETURN(Page page, ParsePage(request->page_size(), request->page_token(), fingerprint));
+    SB_ASSIGN_OR_RETURN(Page page,
+                        ParsePage(request->page_size(), request->page_token(), fingerprint));
     return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
       const std::string where =
           "($1 = '' OR t.slug ILIKE '%' || $1 || '%' OR t.display_name ILIKE '%' || $1 || '%') "
@@ -487,7 +490,8 @@ grpc::Status IdentityService::UpdateTenant(grpc::ServerContext* context,
     SB_ASSIGN_OR_RETURN(auth::Principal caller, Caller(*context));
     SB_RETURN_IF_ERROR(auth::RequireUnrestricted(caller));
     SB_ASSIGN_OR_RETURN(std::string tenant_id, TenantFor(caller, request->tenant().id()));
-    const bool platform = caller.permissions.Has(auth::perm::kTenantsManage, auth::Scope::kPlatform);
+    const bool platform =
+        caller.permissions.Has(auth::perm::kTenantsManage, auth::Scope::kPlatform);
     if (!platform && !caller.permissions.Has(auth::perm::kSettingsManage, auth::Scope::kTenant)) {
       return absl::PermissionDeniedError("permission settings.manage is required");
     }
@@ -555,11 +559,12 @@ grpc::Status IdentityService::UpdateTenant(grpc::ServerContext* context,
       }
       SB_RETURN_IF_ERROR(NormalizeTenantSettings(next, "tenant."));
       if (next.sip_domain() != current.sip_domain()) {
-        if (!tx.exec_params("SELECT 1 FROM identity.tenants WHERE lower(sip_domain) = $1 AND id <> $2",
-                            next.sip_domain(), tenant_id)
+        if (!tx.exec_params(
+                   "SELECT 1 FROM identity.tenants WHERE lower(sip_domain) = $1 AND id <> $2",
+                   next.sip_domain(), tenant_id)
                  .empty()) {
-          return app::FieldError(absl::StatusCode::kAlreadyExists, "tenant.sip_domain",
-                                 "DUPLICATE", "another tenant uses this SIP domain");
+          return app::FieldError(absl::StatusCode::kAlreadyExists, "tenant.sip_domain", "DUPLICATE",
+                                 "another tenant uses this SIP domain");
         }
         // HA1 digests contain the realm: they cannot follow a domain change.
         if (!tx.exec_params("SELECT 1 FROM identity.sip_credentials WHERE tenant_id = $1 LIMIT 1",
@@ -575,7 +580,8 @@ grpc::Status IdentityService::UpdateTenant(grpc::ServerContext* context,
       AddChange(changes, "time_zone", current.time_zone(), next.time_zone());
       AddChange(changes, "default_language", current.default_language(), next.default_language());
       AddChange(changes, "default_country", current.default_country(), next.default_country());
-      AddChange(changes, "settings", json::parse(SettingsJson(current)), json::parse(SettingsJson(next)));
+      AddChange(changes, "settings", json::parse(SettingsJson(current)),
+                json::parse(SettingsJson(next)));
       AddChange(changes, "state", current.state(), next.state());
       AddChange(changes, "sip_domain", current.sip_domain(), next.sip_domain());
       tx.exec_params(
@@ -618,19 +624,21 @@ grpc::Status IdentityService::DeleteTenant(grpc::ServerContext* context,
     }
     SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
       SB_ASSIGN_OR_RETURN(v1::Tenant tenant, LoadTenant(tx, request->tenant_id()));
-      if (tenant.slug() == kPlatformSlug || tenant.id() == caller.tenant_id) {
+      if (tenant.slug() == kPlatformTenantSlug || tenant.id() == caller.tenant_id) {
         return absl::FailedPreconditionError("the platform tenant cannot be deleted");
       }
-      if (tenant.state() == v1::TENANT_STATE_DELETED) return absl::NotFoundError("tenant not found");
+      if (tenant.state() == v1::TENANT_STATE_DELETED)
+        return absl::NotFoundError("tenant not found");
       tx.exec_params("UPDATE identity.tenants SET state = 3, updated_at = now() WHERE id = $1",
                      tenant.id());
       for (const auto& row :
            tx.exec_params("SELECT id FROM identity.users WHERE tenant_id = $1", tenant.id())) {
         RevokeUserSessions(tx, row[0].as<std::string>(), "tenant deleted");
       }
-      tx.exec_params("UPDATE identity.api_keys SET revoked_at = now() WHERE tenant_id = $1 AND "
-                     "revoked_at IS NULL",
-                     tenant.id());
+      tx.exec_params(
+          "UPDATE identity.api_keys SET revoked_at = now() WHERE tenant_id = $1 AND "
+          "revoked_at IS NULL",
+          tenant.id());
       WriteAudit(tx, AuditActor::Of(caller), ClientOf(*context),
                  {.tenant_id = tenant.id(),
                   .action = "tenant.delete",
@@ -648,8 +656,7 @@ grpc::Status IdentityService::DeleteTenant(grpc::ServerContext* context,
 // Users
 
 grpc::Status IdentityService::CreateUser(grpc::ServerContext* context,
-                                         const v1::CreateUserRequest* request,
-                                         v1::User* response) {
+                                         const v1::CreateUserRequest* request, v1::User* response) {
   return app::ToGrpc(*context, [&]() -> absl::Status {
     SB_ASSIGN_OR_RETURN(auth::Principal caller, Caller(*context));
     SB_ASSIGN_OR_RETURN(auth::Reach reach, authorizer_.ReachFor(caller, auth::perm::kUsersManage));
@@ -658,8 +665,7 @@ grpc::Status IdentityService::CreateUser(grpc::ServerContext* context,
     if (!reach.all) {
       // Outside tenant-wide rights a new user must land where the caller manages.
       if (units.empty() && teams.empty()) {
-        return app::FieldError(absl::StatusCode::kPermissionDenied, "org_unit_ids",
-                               "OUTSIDE_SCOPE",
+        return app::FieldError(absl::StatusCode::kPermissionDenied, "org_unit_ids", "OUTSIDE_SCOPE",
                                "you manage users only inside your org units or teams: name at "
                                "least one of them");
       }
@@ -703,8 +709,7 @@ grpc::Status IdentityService::CreateUser(grpc::ServerContext* context,
       SB_ASSIGN_OR_RETURN(auth::PermissionSet perms,
                           RolePermissions(tx, tenant_id, roles, "user.role_ids"));
       SB_RETURN_IF_ERROR(RequireCovers(caller, perms));
-      const std::string id =
-          InsertUser(tx, tenant_id, n, hash, roles, ToEpoch(deps_.clock.Now()));
+      const std::string id = InsertUser(tx, tenant_id, n, hash, roles, ToEpoch(deps_.clock.Now()));
       WriteAudit(tx, AuditActor::Of(caller), ClientOf(*context),
                  {.tenant_id = tenant_id,
                   .action = "user.create",
@@ -849,9 +854,9 @@ grpc::Status IdentityService::ListUsers(grpc::ServerContext* context,
       allowed = std::move(both);
     };
     if (!request->org_unit_id().empty()) {
-      SB_ASSIGN_OR_RETURN(std::vector<std::string> ids,
-                          deps_.org.UsersInOrgUnit(org_call, request->org_unit_id(),
-                                                   request->include_subtree()));
+      SB_ASSIGN_OR_RETURN(
+          std::vector<std::string> ids,
+          deps_.org.UsersInOrgUnit(org_call, request->org_unit_id(), request->include_subtree()));
       narrow(ids);
     }
     if (!request->team_id().empty()) {
@@ -863,7 +868,8 @@ grpc::Status IdentityService::ListUsers(grpc::ServerContext* context,
         absl::StrCat(request->query(), "|", request->role_id(), "|", request->org_unit_id(), "|",
                      request->include_subtree(), "|", request->team_id(), "|", request->state(),
                      "|", request->order_by());
-    SB_ASSIGN_OR_RETURN(Page page, ParsePage(request->page_size(), request->page_token(), fingerprint));
+    SB_ASSIGN_OR_RETURN(Page page,
+                        ParsePage(request->page_size(), request->page_token(), fingerprint));
     std::vector<std::string> ids;
     if (allowed) ids.assign(allowed->begin(), allowed->end());
     return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
@@ -881,11 +887,11 @@ grpc::Status IdentityService::ListUsers(grpc::ServerContext* context,
                          caller.tenant_id, query, request->role_id(), state, allowed.has_value(),
                          PgArray(ids))[0][0]
               .as<int64_t>();
-      for (const auto& row : tx.exec_params(
-               absl::StrCat("SELECT ", kUserColumns, " FROM identity.users u WHERE ", where,
-                            " ORDER BY ", order->second, " LIMIT $7 OFFSET $8"),
-               caller.tenant_id, query, request->role_id(), state, allowed.has_value(),
-               PgArray(ids), page.limit, page.offset)) {
+      for (const auto& row :
+           tx.exec_params(absl::StrCat("SELECT ", kUserColumns, " FROM identity.users u WHERE ",
+                                       where, " ORDER BY ", order->second, " LIMIT $7 OFFSET $8"),
+                          caller.tenant_id, query, request->role_id(), state, allowed.has_value(),
+                          PgArray(ids), page.limit, page.offset)) {
         *response->add_users() = UserFromRow(row, options_.avatar_url_prefix).user;
       }
       response->set_total_size(static_cast<int32_t>(total));
@@ -896,8 +902,7 @@ grpc::Status IdentityService::ListUsers(grpc::ServerContext* context,
 }
 
 grpc::Status IdentityService::UpdateUser(grpc::ServerContext* context,
-                                         const v1::UpdateUserRequest* request,
-                                         v1::User* response) {
+                                         const v1::UpdateUserRequest* request, v1::User* response) {
   return app::ToGrpc(*context, [&]() -> absl::Status {
     SB_ASSIGN_OR_RETURN(auth::Principal caller, Caller(*context));
     SB_RETURN_IF_ERROR(auth::RequireUnrestricted(caller));
@@ -905,10 +910,10 @@ grpc::Status IdentityService::UpdateUser(grpc::ServerContext* context,
       return app::FieldError("update_mask", "REQUIRED", "name the fields to change");
     }
     static const std::set<std::string> kSelfService = {"first_name", "last_name", "display_name",
-                                                        "time_zone", "language"};
+                                                       "time_zone", "language"};
     static const std::set<std::string> kUpdatable = {
-        "first_name", "last_name", "display_name", "login_name",          "email",
-        "email_verified", "time_zone", "language", "must_change_password", "role_ids"};
+        "first_name",     "last_name", "display_name", "login_name",           "email",
+        "email_verified", "time_zone", "language",     "must_change_password", "role_ids"};
     bool self_service_only = true;
     for (const std::string& path : request->update_mask().paths()) {
       if (!kUpdatable.contains(path)) {
@@ -920,8 +925,9 @@ grpc::Status IdentityService::UpdateUser(grpc::ServerContext* context,
     const v1::User& in = request->user();
     bool roles_changed = false;
     SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
-      SB_ASSIGN_OR_RETURN(UserRecord rec, LoadUser(tx, caller.is_platform_admin() ? "" : caller.tenant_id,
-                                                   in.id(), /*for_update=*/true));
+      SB_ASSIGN_OR_RETURN(UserRecord rec,
+                          LoadUser(tx, caller.is_platform_admin() ? "" : caller.tenant_id, in.id(),
+                                   /*for_update=*/true));
       const v1::User& cur = rec.user;
       const std::string& tenant_id = cur.tenant_id();
       const bool self = cur.id() == caller.user_id;
@@ -936,13 +942,15 @@ grpc::Status IdentityService::UpdateUser(grpc::ServerContext* context,
       json changes = json::object();
       for (const std::string& path : request->update_mask().paths()) {
         if (path == "first_name") {
-          SB_ASSIGN_OR_RETURN(std::string v, NormalizeName(in.first_name(), "user.first_name", true));
+          SB_ASSIGN_OR_RETURN(std::string v,
+                              NormalizeName(in.first_name(), "user.first_name", true));
           next.set_first_name(v);
         } else if (path == "last_name") {
           SB_ASSIGN_OR_RETURN(std::string v, NormalizeName(in.last_name(), "user.last_name", true));
           next.set_last_name(v);
         } else if (path == "display_name") {
-          SB_ASSIGN_OR_RETURN(std::string v, NormalizeName(in.display_name(), "user.display_name", false));
+          SB_ASSIGN_OR_RETURN(std::string v,
+                              NormalizeName(in.display_name(), "user.display_name", false));
           next.set_display_name(v.empty() ? next.first_name() + " " + next.last_name() : v);
         } else if (path == "login_name") {
           std::string v;
@@ -984,9 +992,11 @@ grpc::Status IdentityService::UpdateUser(grpc::ServerContext* context,
         next.set_email_verified(false);
       }
       if (next.email().empty()) next.set_email_verified(false);
-      SB_RETURN_IF_ERROR(CheckUnique(tx, tenant_id, next.login_name() == cur.login_name() ? "" : next.login_name(),
-                                     absl::AsciiStrToLower(next.email()) == absl::AsciiStrToLower(cur.email()) ? "" : next.email(),
-                                     cur.id(), "user."));
+      SB_RETURN_IF_ERROR(CheckUnique(
+          tx, tenant_id, next.login_name() == cur.login_name() ? "" : next.login_name(),
+          absl::AsciiStrToLower(next.email()) == absl::AsciiStrToLower(cur.email()) ? ""
+                                                                                    : next.email(),
+          cur.id(), "user."));
       const std::vector<std::string> old_roles(cur.role_ids().begin(), cur.role_ids().end());
       const std::vector<std::string> new_roles(next.role_ids().begin(), next.role_ids().end());
       if (old_roles != new_roles) {
@@ -1006,7 +1016,7 @@ grpc::Status IdentityService::UpdateUser(grpc::ServerContext* context,
               tenant_id, cur.id(), r);
         }
         // Tokens carry permissions: the user's live tokens end, their refresh gets new ones.
-        RevocationPublisher::Record(tx, auth::Revocation::Kind::kUser, cur.id());
+        RevocationPublisher::Record(tx, auth::Revocation::Kind::kUser, cur.id(), deps_.clock.Now());
         roles_changed = true;
         AddChange(changes, "role_ids", old_roles, new_roles);
       }
@@ -1052,10 +1062,12 @@ grpc::Status IdentityService::DeleteUser(grpc::ServerContext* context,
     SB_RETURN_IF_ERROR(auth::RequireUnrestricted(caller));
     std::string tenant_id;
     SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
-      SB_ASSIGN_OR_RETURN(UserRecord rec, LoadUser(tx, caller.is_platform_admin() ? "" : caller.tenant_id,
-                                                   request->user_id(), true));
+      SB_ASSIGN_OR_RETURN(UserRecord rec,
+                          LoadUser(tx, caller.is_platform_admin() ? "" : caller.tenant_id,
+                                   request->user_id(), true));
       tenant_id = rec.user.tenant_id();
-      SB_RETURN_IF_ERROR(CheckManage(tx, caller, auth::perm::kUsersManage, tenant_id, rec.user.id()));
+      SB_RETURN_IF_ERROR(
+          CheckManage(tx, caller, auth::perm::kUsersManage, tenant_id, rec.user.id()));
       if (rec.user.state() == v1::USER_STATE_DELETED) return absl::NotFoundError("user not found");
       if (rec.user.id() == caller.user_id) {
         return absl::FailedPreconditionError("you cannot delete yourself");
@@ -1069,9 +1081,10 @@ grpc::Status IdentityService::DeleteUser(grpc::ServerContext* context,
           rec.user.id());
       tx.exec_params("DELETE FROM identity.sip_credentials WHERE user_id = $1", rec.user.id());
       tx.exec_params("DELETE FROM identity.pins WHERE user_id = $1", rec.user.id());
-      tx.exec_params("UPDATE identity.api_keys SET revoked_at = now() WHERE created_by_user_id = "
-                     "$1 AND revoked_at IS NULL",
-                     rec.user.id());
+      tx.exec_params(
+          "UPDATE identity.api_keys SET revoked_at = now() WHERE created_by_user_id = "
+          "$1 AND revoked_at IS NULL",
+          rec.user.id());
       RevokeUserSessions(tx, rec.user.id(), "user deleted");
       WriteAudit(tx, AuditActor::Of(caller), ClientOf(*context),
                  {.tenant_id = tenant_id,
@@ -1100,10 +1113,12 @@ grpc::Status IdentityService::DisableUser(grpc::ServerContext* context,
     SB_RETURN_IF_ERROR(auth::RequireUnrestricted(caller));
     SB_RETURN_IF_ERROR(ValidateText(request->reason(), "reason", 500));
     SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
-      SB_ASSIGN_OR_RETURN(UserRecord rec, LoadUser(tx, caller.is_platform_admin() ? "" : caller.tenant_id,
-                                                   request->user_id(), true));
+      SB_ASSIGN_OR_RETURN(UserRecord rec,
+                          LoadUser(tx, caller.is_platform_admin() ? "" : caller.tenant_id,
+                                   request->user_id(), true));
       const std::string& tenant_id = rec.user.tenant_id();
-      SB_RETURN_IF_ERROR(CheckManage(tx, caller, auth::perm::kUsersManage, tenant_id, rec.user.id()));
+      SB_RETURN_IF_ERROR(
+          CheckManage(tx, caller, auth::perm::kUsersManage, tenant_id, rec.user.id()));
       if (rec.user.state() != v1::USER_STATE_ACTIVE) {
         return absl::FailedPreconditionError("the user is not active");
       }
@@ -1133,16 +1148,17 @@ grpc::Status IdentityService::DisableUser(grpc::ServerContext* context,
 }
 
 grpc::Status IdentityService::EnableUser(grpc::ServerContext* context,
-                                         const v1::EnableUserRequest* request,
-                                         v1::User* response) {
+                                         const v1::EnableUserRequest* request, v1::User* response) {
   return app::ToGrpc(*context, [&]() -> absl::Status {
     SB_ASSIGN_OR_RETURN(auth::Principal caller, Caller(*context));
     SB_RETURN_IF_ERROR(auth::RequireUnrestricted(caller));
     return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
-      SB_ASSIGN_OR_RETURN(UserRecord rec, LoadUser(tx, caller.is_platform_admin() ? "" : caller.tenant_id,
-                                                   request->user_id(), true));
+      SB_ASSIGN_OR_RETURN(UserRecord rec,
+                          LoadUser(tx, caller.is_platform_admin() ? "" : caller.tenant_id,
+                                   request->user_id(), true));
       const std::string& tenant_id = rec.user.tenant_id();
-      SB_RETURN_IF_ERROR(CheckManage(tx, caller, auth::perm::kUsersManage, tenant_id, rec.user.id()));
+      SB_RETURN_IF_ERROR(
+          CheckManage(tx, caller, auth::perm::kUsersManage, tenant_id, rec.user.id()));
       if (rec.user.state() != v1::USER_STATE_DISABLED) {
         return absl::FailedPreconditionError("the user is not disabled");
       }
@@ -1166,8 +1182,7 @@ grpc::Status IdentityService::EnableUser(grpc::ServerContext* context,
 }
 
 grpc::Status IdentityService::CloneUser(grpc::ServerContext* context,
-                                        const v1::CloneUserRequest* request,
-                                        v1::User* response) {
+                                        const v1::CloneUserRequest* request, v1::User* response) {
   return app::ToGrpc(*context, [&]() -> absl::Status {
     SB_ASSIGN_OR_RETURN(auth::Principal caller, Caller(*context));
     SB_RETURN_IF_ERROR(auth::RequireUnrestricted(caller));
@@ -1183,9 +1198,11 @@ grpc::Status IdentityService::CloneUser(grpc::ServerContext* context,
     wanted.set_email(request->email());
     const std::string bearer = app::CallContext::From(*context).bearer_token;
     return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
-      SB_ASSIGN_OR_RETURN(UserRecord source, LoadUser(tx, caller.tenant_id, request->source_user_id()));
+      SB_ASSIGN_OR_RETURN(UserRecord source,
+                          LoadUser(tx, caller.tenant_id, request->source_user_id()));
       const std::string& tenant_id = source.user.tenant_id();
-      SB_RETURN_IF_ERROR(CheckManage(tx, caller, auth::perm::kUsersManage, tenant_id, source.user.id()));
+      SB_RETURN_IF_ERROR(
+          CheckManage(tx, caller, auth::perm::kUsersManage, tenant_id, source.user.id()));
       if (source.user.state() == v1::USER_STATE_DELETED) {
         return absl::FailedPreconditionError("the source user is deleted");
       }
@@ -1194,7 +1211,8 @@ grpc::Status IdentityService::CloneUser(grpc::ServerContext* context,
       wanted.set_language(source.user.language());
       SB_ASSIGN_OR_RETURN(NewUser n, NormalizeNewUser(wanted, tenant, ""));
       n.must_change_password = request->must_change_password();
-      if (request->password().empty()) return app::FieldError("password", "REQUIRED", "is required");
+      if (request->password().empty())
+        return app::FieldError("password", "REQUIRED", "is required");
       SB_RETURN_IF_ERROR(CheckPassword(request->password(), security.password_min_length(),
                                        {n.login_name, n.email, n.first_name, n.last_name}));
       SB_RETURN_IF_ERROR(
@@ -1210,13 +1228,14 @@ grpc::Status IdentityService::CloneUser(grpc::ServerContext* context,
           "scope, set_by_user_id) SELECT tenant_id, $2, permission, effect, scope, $3 FROM "
           "identity.permission_overrides WHERE user_id = $1",
           source.user.id(), id, Nullable(caller.user_id));
-      WriteAudit(tx, AuditActor::Of(caller), ClientOf(*context),
-                 {.tenant_id = tenant_id,
-                  .action = "user.clone",
-                  .target_type = "user",
-                  .target_id = id,
-                  .target_display_name = n.display_name,
-                  .changes = {{"source_user_id", source.user.id()}, {"role_ids", access.role_ids}}});
+      WriteAudit(
+          tx, AuditActor::Of(caller), ClientOf(*context),
+          {.tenant_id = tenant_id,
+           .action = "user.clone",
+           .target_type = "user",
+           .target_id = id,
+           .target_display_name = n.display_name,
+           .changes = {{"source_user_id", source.user.id()}, {"role_ids", access.role_ids}}});
       // Units, teams, reporting manager and agent-profile settings live in org.
       SB_RETURN_IF_ERROR(deps_.org.Clone({tenant_id, bearer}, source.user.id(), id));
       SB_ASSIGN_OR_RETURN(UserRecord out, LoadUser(tx, tenant_id, id));
@@ -1233,10 +1252,12 @@ grpc::Status IdentityService::ResetUserPassword(grpc::ServerContext* context,
     SB_ASSIGN_OR_RETURN(auth::Principal caller, Caller(*context));
     SB_RETURN_IF_ERROR(auth::RequireUnrestricted(caller));
     SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
-      SB_ASSIGN_OR_RETURN(UserRecord rec, LoadUser(tx, caller.is_platform_admin() ? "" : caller.tenant_id,
-                                                   request->user_id(), true));
+      SB_ASSIGN_OR_RETURN(UserRecord rec,
+                          LoadUser(tx, caller.is_platform_admin() ? "" : caller.tenant_id,
+                                   request->user_id(), true));
       const std::string& tenant_id = rec.user.tenant_id();
-      SB_RETURN_IF_ERROR(CheckManage(tx, caller, auth::perm::kUsersManage, tenant_id, rec.user.id()));
+      SB_RETURN_IF_ERROR(
+          CheckManage(tx, caller, auth::perm::kUsersManage, tenant_id, rec.user.id()));
       if (rec.user.state() == v1::USER_STATE_DELETED) {
         return absl::FailedPreconditionError("the user is deleted");
       }
@@ -1246,12 +1267,11 @@ grpc::Status IdentityService::ResetUserPassword(grpc::ServerContext* context,
         response->set_generated_password(password);
       } else {
         const v1::TenantSecurity security = SecurityOf(tx, tenant_id);
-        SB_RETURN_IF_ERROR(CheckPassword(password, security.password_min_length(),
-                                         {rec.user.login_name(), rec.user.email(),
-                                          rec.user.first_name(), rec.user.last_name()},
-                                         "new_password"));
-        SB_RETURN_IF_ERROR(
-            CheckPasswordConfirmation(password, request->password_confirmation()));
+        SB_RETURN_IF_ERROR(CheckPassword(
+            password, security.password_min_length(),
+            {rec.user.login_name(), rec.user.email(), rec.user.first_name(), rec.user.last_name()},
+            "new_password"));
+        SB_RETURN_IF_ERROR(CheckPasswordConfirmation(password, request->password_confirmation()));
       }
       SB_ASSIGN_OR_RETURN(std::string hash, hasher_.Hash(password));
       tx.exec_params(
@@ -1287,9 +1307,9 @@ grpc::Status IdentityService::UploadUserAvatar(grpc::ServerContext* context,
     }
     if (request->data().empty()) return app::FieldError("data", "REQUIRED", "is empty");
     if (request->data().size() > kMaxAvatarBytes) {
-      return app::FieldError("data", "TOO_LARGE",
-                             absl::StrCat("is ", request->data().size(),
-                                          " bytes; avatars may be at most 1 MiB"));
+      return app::FieldError(
+          "data", "TOO_LARGE",
+          absl::StrCat("is ", request->data().size(), " bytes; avatars may be at most 1 MiB"));
     }
     if (!IsImage(type, request->data())) {
       return app::FieldError("data", "NOT_AN_IMAGE",
@@ -1298,8 +1318,8 @@ grpc::Status IdentityService::UploadUserAvatar(grpc::ServerContext* context,
     return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
       SB_ASSIGN_OR_RETURN(UserRecord rec, LoadUser(tx, caller.tenant_id, request->user_id(), true));
       if (rec.user.id() != caller.user_id) {
-        SB_RETURN_IF_ERROR(CheckManage(tx, caller, auth::perm::kUsersManage, rec.user.tenant_id(),
-                                       rec.user.id()));
+        SB_RETURN_IF_ERROR(
+            CheckManage(tx, caller, auth::perm::kUsersManage, rec.user.tenant_id(), rec.user.id()));
       }
       if (rec.user.state() == v1::USER_STATE_DELETED) {
         return absl::FailedPreconditionError("the user is deleted");
@@ -1357,8 +1377,8 @@ grpc::Status IdentityService::DeleteUserAvatar(grpc::ServerContext* context,
     return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
       SB_ASSIGN_OR_RETURN(UserRecord rec, LoadUser(tx, caller.tenant_id, request->user_id(), true));
       if (rec.user.id() != caller.user_id) {
-        SB_RETURN_IF_ERROR(CheckManage(tx, caller, auth::perm::kUsersManage, rec.user.tenant_id(),
-                                       rec.user.id()));
+        SB_RETURN_IF_ERROR(
+            CheckManage(tx, caller, auth::perm::kUsersManage, rec.user.tenant_id(), rec.user.id()));
       }
       if (rec.user.avatar_url().empty()) return absl::NotFoundError("the user has no avatar");
       tx.exec_params(

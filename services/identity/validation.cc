@@ -35,8 +35,10 @@ absl::StatusOr<std::string> NormalizeName(std::string_view value, std::string_vi
     if (required) return app::FieldError(field, "REQUIRED", "is required");
     return v;
   }
-  if (CodePoints(v) > 100) return app::FieldError(field, "TOO_LONG", "must be at most 100 characters");
-  if (HasControl(v)) return app::FieldError(field, "INVALID_CHARACTERS", "must not contain control characters");
+  if (CodePoints(v) > 100)
+    return app::FieldError(field, "TOO_LONG", "must be at most 100 characters");
+  if (HasControl(v))
+    return app::FieldError(field, "INVALID_CHARACTERS", "must not contain control characters");
   return v;
 }
 
@@ -62,10 +64,12 @@ absl::StatusOr<std::string> NormalizeEmail(std::string_view value, std::string_v
   if (v.empty()) return app::FieldError(field, "REQUIRED", "is required");
   if (v.size() > 254) return app::FieldError(field, "TOO_LONG", "must be at most 254 characters");
   const size_t at = v.find('@');
-  const bool ok = at != std::string::npos && at > 0 && at <= 64 && v.find('@', at + 1) == std::string::npos &&
+  const bool ok = at != std::string::npos && at > 0 && at <= 64 &&
+                  v.find('@', at + 1) == std::string::npos &&
                   v.find('.', at) != std::string::npos && v.back() != '.' && v[at + 1] != '.' &&
                   v.find(' ') == std::string::npos && !HasControl(v);
-  if (!ok) return app::FieldError(field, "NOT_EMAIL", "must be an email address like name@example.com");
+  if (!ok)
+    return app::FieldError(field, "NOT_EMAIL", "must be an email address like name@example.com");
   return v;
 }
 
@@ -73,9 +77,10 @@ absl::Status ValidateTimeZone(std::string_view value, std::string_view field) {
   absl::TimeZone tz;
   if (value.empty()) return app::FieldError(field, "REQUIRED", "is required");
   if (value.size() > 64 || !absl::LoadTimeZone(std::string(value), &tz)) {
-    return app::FieldError(field, "UNKNOWN_TIME_ZONE",
-                           absl::StrCat("unknown IANA time zone '", std::string(value.substr(0, 64)),
-                                        "' (e.g. Europe/Budapest)"));
+    return app::FieldError(
+        field, "UNKNOWN_TIME_ZONE",
+        absl::StrCat("unknown IANA time zone '", std::string(value.substr(0, 64)),
+                     "' (e.g. Europe/Budapest)"));
   }
   return absl::OkStatus();
 }
@@ -87,10 +92,12 @@ absl::Status ValidateLanguage(std::string_view value, std::string_view field) {
 
 absl::Status ValidateSlug(std::string_view value, std::string_view field) {
   if (value.size() < 2 || value.size() > 40) {
-    return app::FieldError(field, value.empty() ? "REQUIRED" : "BAD_LENGTH", "must be 2 to 40 characters");
+    return app::FieldError(field, value.empty() ? "REQUIRED" : "BAD_LENGTH",
+                           "must be 2 to 40 characters");
   }
   for (char c : value) {
-    if (!(absl::ascii_islower(static_cast<unsigned char>(c)) || absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '-')) {
+    if (!(absl::ascii_islower(static_cast<unsigned char>(c)) ||
+          absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '-')) {
       return app::FieldError(field, "INVALID_CHARACTERS", "may contain only a-z, 0-9 and '-'");
     }
   }
@@ -102,10 +109,12 @@ absl::Status ValidateSlug(std::string_view value, std::string_view field) {
 
 absl::Status ValidateRoleName(std::string_view value, std::string_view field) {
   if (value.size() < 2 || value.size() > 64) {
-    return app::FieldError(field, value.empty() ? "REQUIRED" : "BAD_LENGTH", "must be 2 to 64 characters");
+    return app::FieldError(field, value.empty() ? "REQUIRED" : "BAD_LENGTH",
+                           "must be 2 to 64 characters");
   }
   for (char c : value) {
-    if (!(absl::ascii_islower(static_cast<unsigned char>(c)) || absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '_')) {
+    if (!(absl::ascii_islower(static_cast<unsigned char>(c)) ||
+          absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '_')) {
       return app::FieldError(field, "INVALID_CHARACTERS", "may contain only a-z, 0-9 and '_'");
     }
   }

@@ -14,9 +14,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <memory>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -239,32 +239,46 @@ std::vector<Latency> Decisions(double seconds) {
   manager.permissions.Add({perm::kProjectsSelect, Scope::kOwn});
   sb::auth::Principal admin = manager;
   admin.permissions = sb::auth::PermissionSet();
-  for (const auto& info : sb::auth::PermissionCatalog()) admin.permissions.Add({info.name, Scope::kTenant});
+  for (const auto& info : sb::auth::PermissionCatalog())
+    admin.permissions.Add({info.name, Scope::kTenant});
 
   std::vector<sb::auth::Resource> inside, outside;
   for (const std::string& id : facts.reach_->user_ids) {
     inside.push_back({.type = "call", .tenant_id = manager.tenant_id, .owner_user_id = id});
-    outside.push_back({.type = "call", .tenant_id = manager.tenant_id, .owner_user_id = sb::NewUuid()});
+    outside.push_back(
+        {.type = "call", .tenant_id = manager.tenant_id, .owner_user_id = sb::NewUuid()});
   }
   // Warm the cache.
   (void)authorizer.Check(manager, perm::kCallsRead, inside[0]);
 
   std::vector<Latency> out;
-  out.push_back(MeasureEach("allow, org_unit scope", n, [&](long i) {
-    return authorizer.Check(manager, perm::kCallsRead, inside[i % inside.size()]).ok();
-  }, "500 users in reach, warm cache"));
-  out.push_back(MeasureEach("deny, org_unit scope", n, [&](long i) {
-    return absl::IsPermissionDenied(
-        authorizer.Check(manager, perm::kCallsRead, outside[i % outside.size()]));
-  }, "owner outside the reach"));
-  out.push_back(MeasureEach("allow, tenant scope", n, [&](long i) {
-    return authorizer.Check(admin, perm::kCallsRead, outside[i % outside.size()]).ok();
-  }, "no facts needed"));
-  out.push_back(MeasureEach("cross-tenant, not found", n, [&](long i) {
-    sb::auth::Resource r = inside[i % inside.size()];
-    r.tenant_id = "other";
-    return absl::IsNotFound(authorizer.Check(manager, perm::kCallsRead, r));
-  }, "resource of another tenant"));
+  out.push_back(MeasureEach(
+      "allow, org_unit scope", n,
+      [&](long i) {
+        return authorizer.Check(manager, perm::kCallsRead, inside[i % inside.size()]).ok();
+      },
+      "500 users in reach, warm cache"));
+  out.push_back(MeasureEach(
+      "deny, org_unit scope", n,
+      [&](long i) {
+        return absl::IsPermissionDenied(
+            authorizer.Check(manager, perm::kCallsRead, outside[i % outside.size()]));
+      },
+      "owner outside the reach"));
+  out.push_back(MeasureEach(
+      "allow, tenant scope", n,
+      [&](long i) {
+        return authorizer.Check(admin, perm::kCallsRead, outside[i % outside.size()]).ok();
+      },
+      "no facts needed"));
+  out.push_back(MeasureEach(
+      "cross-tenant, not found", n,
+      [&](long i) {
+        sb::auth::Resource r = inside[i % inside.size()];
+        r.tenant_id = "other";
+        return absl::IsNotFound(authorizer.Check(manager, perm::kCallsRead, r));
+      },
+      "resource of another tenant"));
   if (facts.misses > 1) std::fprintf(stderr, "warning: %ld scope-fact misses\n", facts.misses);
   return out;
 }

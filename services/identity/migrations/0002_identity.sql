@@ -52,6 +52,11 @@ CREATE UNIQUE INDEX users_login_name_key ON identity.users (tenant_id, login_nam
 CREATE UNIQUE INDEX users_email_key ON identity.users (tenant_id, lower(email))
   WHERE state <> 3 AND email IS NOT NULL;
 CREATE INDEX users_tenant_name_idx ON identity.users (tenant_id, lower(display_name), id);
+-- A login without a tenant slug looks the login up across tenants.
+CREATE INDEX users_login_any_idx ON identity.users (login_name)
+  WHERE state <> 3 AND login_name IS NOT NULL;
+CREATE INDEX users_email_any_idx ON identity.users (lower(email))
+  WHERE state <> 3 AND email IS NOT NULL;
 
 CREATE TABLE identity.recovery_codes (
   tenant_id uuid NOT NULL,

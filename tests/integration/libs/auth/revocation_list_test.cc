@@ -48,7 +48,8 @@ TEST_CASE("RedisRevocationList sees sessions, users and API keys revoked, and fa
   // A user revocation ends tokens issued before its second, not the ones after it.
   clock.Advance(absl::Seconds(3));
   const absl::Time cut = clock.Now();
-  REQUIRE(RedisRevocationList::Publish(**client, {Revocation::Kind::kUser, "u2", cut}, options).ok());
+  REQUIRE(
+      RedisRevocationList::Publish(**client, {Revocation::Kind::kUser, "u2", cut}, options).ok());
   REQUIRE(list.PollOnce().ok());
   CHECK(absl::IsUnauthenticated(list.Check(Session("u2", "s3", cut - absl::Seconds(2)))));
   CHECK(list.Check(Session("u2", "s4", cut + absl::Seconds(1))).ok());

@@ -23,7 +23,7 @@ const std::string kTeam = "bbbbbbbb-0000-4000-8000-000000000001";
 struct World {
   IdentityFixture f;
   TenantInfo a, b;
-  std::string head, lm, gl, sup, agent;         // ids in tenant A
+  std::string head, lm, gl, sup, agent;  // ids in tenant A
   std::string in_subtree, outside, member, report, admin_in_subtree;
   std::string b_user;
   std::string t_head, t_lm, t_gl, t_sup, t_agent, t_b_admin;
@@ -58,7 +58,8 @@ struct World {
     t_b_admin = b.admin_token;
   }
 
-  grpc::StatusCode GetUser(const std::string& token, const std::string& id, v1::User* out = nullptr) {
+  grpc::StatusCode GetUser(const std::string& token, const std::string& id,
+                           v1::User* out = nullptr) {
     v1::GetUserRequest req;
     req.set_user_id(id);
     v1::User user;
@@ -235,7 +236,8 @@ TEST_CASE("Authorization matrix of the built-in roles over users", "[authz]") {
     v1::GetTenantRequest tenant_req;
     tenant_req.set_tenant_id(w.b.id);
     v1::Tenant tenant;
-    SB_REQUIRE_GRPC_OK(w.f.stub().GetTenant(w.f.Ctx(w.f.platform_token()).get(), tenant_req, &tenant));
+    SB_REQUIRE_GRPC_OK(
+        w.f.stub().GetTenant(w.f.Ctx(w.f.platform_token()).get(), tenant_req, &tenant));
     CHECK(tenant.slug() == "bravo");
     v1::ListTenantsRequest list;
     v1::ListTenantsResponse tenants;
@@ -303,8 +305,7 @@ TEST_CASE("Custom roles: never more than the creator holds; holders' tokens foll
     CHECK(testing::Eventually(
         [&] {
           v1::GetCurrentUserResponse r;
-          return Code(f.stub().GetCurrentUser(f.Ctx(token).get(), {}, &r)) ==
-                 grpc::UNAUTHENTICATED;
+          return Code(f.stub().GetCurrentUser(f.Ctx(token).get(), {}, &r)) == grpc::UNAUTHENTICATED;
         },
         absl::Seconds(2)));
     SB_REQUIRE_GRPC_OK(f.stub().GetCurrentUser(f.Ctx(f.Token("acme", "night")).get(), {}, &me));

@@ -39,16 +39,17 @@ IdentityFixture::IdentityFixture(FixtureOptions options) : options_(std::move(op
   IdentityOptions identity = options_.identity;
   identity.internal_token = internal_token_;
   identity.revocation_key = revocation_key_;
-  if (options_.fast_hashing) identity.password_hash = {.memory_kib = 1024, .iterations = 1, .parallelism = 1};
+  if (options_.fast_hashing)
+    identity.password_hash = {.memory_kib = 1024, .iterations = 1, .parallelism = 1};
   options_.identity = identity;
-  absl::StatusOr<std::unique_ptr<IdentityService>> service = IdentityService::Create(
-      IdentityDeps{.pg = *pool_,
-                   .clock = clock_,
-                   .scope_facts = org_,
-                   .org = org_,
-                   .revocations = *revocations_,
-                   .redis = redis_.get()},
-      identity);
+  absl::StatusOr<std::unique_ptr<IdentityService>> service =
+      IdentityService::Create(IdentityDeps{.pg = *pool_,
+                                           .clock = clock_,
+                                           .scope_facts = org_,
+                                           .org = org_,
+                                           .revocations = *revocations_,
+                                           .redis = redis_.get()},
+                              identity);
   INFO(service.status().ToString());
   REQUIRE(service.ok());
   service_ = *std::move(service);
@@ -61,8 +62,8 @@ IdentityFixture::IdentityFixture(FixtureOptions options) : options_(std::move(op
   builder.RegisterService(service_.get());
   server_ = builder.BuildAndStart();
   REQUIRE(server_ != nullptr);
-  channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                 grpc::InsecureChannelCredentials());
+  channel_ =
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
   stub_ = v1::IdentityService::NewStub(channel_);
   platform_token_ = Token("platform", "superadmin", kPlatformAdminPassword);
 }
@@ -144,7 +145,8 @@ namespace {
   ::switchboard::common::v1::ErrorDetails details;
   const auto& trailers = context.GetServerTrailingMetadata();
   auto it = trailers.find("sb-error-details-bin");
-  if (it != trailers.end()) details.ParseFromString(std::string(it->second.data(), it->second.size()));
+  if (it != trailers.end())
+    details.ParseFromString(std::string(it->second.data(), it->second.size()));
   return details;
 }
 

@@ -29,11 +29,11 @@
 #include "tests/integration/services/identity/fake_org.h"
 
 // REQUIRE that a grpc::Status is OK, printing it when it is not.
-#define SB_REQUIRE_GRPC_OK(expr)                                              \
-  do {                                                                        \
-    const ::grpc::Status sb_grpc_status_ = (expr);                            \
+#define SB_REQUIRE_GRPC_OK(expr)                                                   \
+  do {                                                                             \
+    const ::grpc::Status sb_grpc_status_ = (expr);                                 \
     INFO(sb_grpc_status_.error_code() << ": " << sb_grpc_status_.error_message()); \
-    REQUIRE(sb_grpc_status_.ok());                                            \
+    REQUIRE(sb_grpc_status_.ok());                                                 \
   } while (false)
 
 namespace sb::identity::test {

@@ -92,9 +92,7 @@ TEST_CASE("ServiceAuth authenticates identity's tokens and API keys from another
   SystemClock clock;
   auto identity = [&f] { return f.channel(); };
   // No org in this test: scoped decisions would be Unavailable; these checks need none.
-  auto org = [] {
-    return grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials());
-  };
+  auto org = [] { return grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()); };
   auth::ServiceAuth service_auth({.identity = identity,
                                   .org = org,
                                   .redis = f.redis(),
@@ -102,8 +100,8 @@ TEST_CASE("ServiceAuth authenticates identity's tokens and API keys from another
                                   .internal_token = f.internal_token(),
                                   .revocations = {.key = f.revocation_key()}});
   REQUIRE(service_auth.Start().ok());
-  REQUIRE(testing::Eventually(
-      [&] { return service_auth.authenticator().Authenticate(token).ok(); }, absl::Seconds(5)));
+  REQUIRE(testing::Eventually([&] { return service_auth.authenticator().Authenticate(token).ok(); },
+                              absl::Seconds(5)));
   absl::StatusOr<auth::Principal> p = service_auth.authenticator().Authenticate(token);
   REQUIRE(p.ok());
   CHECK(p->tenant_id == acme.id);
@@ -114,11 +112,12 @@ TEST_CASE("ServiceAuth authenticates identity's tokens and API keys from another
             .Check(*p, auth::perm::kCallsRead,
                    {.type = "call", .tenant_id = acme.id, .owner_user_id = agent})
             .ok());
-  CHECK(absl::IsNotFound(service_auth.authorizer()
-                             .Check(*p, auth::perm::kCallsRead,
-                                    {.type = "call", .tenant_id = NewUuid(), .owner_user_id = agent})));
-  CHECK(absl::IsUnauthenticated(
-      service_auth.authenticator().Authenticate(token.substr(0, token.size() - 2) + "AA").status()));
+  CHECK(absl::IsNotFound(service_auth.authorizer().Check(
+      *p, auth::perm::kCallsRead,
+      {.type = "call", .tenant_id = NewUuid(), .owner_user_id = agent})));
+  CHECK(absl::IsUnauthenticated(service_auth.authenticator()
+                                    .Authenticate(token.substr(0, token.size() - 2) + "AA")
+                                    .status()));
 
   SECTION("API keys are resolved through identity's IntrospectToken") {
     v1::CreateApiKeyRequest req;

@@ -142,16 +142,18 @@ TEST_CASE("CreateUser refuses bad input with InvalidArgument or AlreadyExists na
   const std::vector<Case> cases = {
       {"empty first name", [](auto& r) { r.mutable_user()->set_first_name("  "); },
        grpc::INVALID_ARGUMENT, "user.first_name"},
-      {"overlong last name", [](auto& r) { r.mutable_user()->set_last_name(std::string(101, 'x')); },
+      {"overlong last name",
+       [](auto& r) { r.mutable_user()->set_last_name(std::string(101, 'x')); },
        grpc::INVALID_ARGUMENT, "user.last_name"},
-      {"bad login characters", [](auto& r) { r.mutable_user()->set_login_name("erika mustermann"); },
+      {"bad login characters",
+       [](auto& r) { r.mutable_user()->set_login_name("erika mustermann"); },
        grpc::INVALID_ARGUMENT, "user.login_name"},
       {"short login", [](auto& r) { r.mutable_user()->set_login_name("ab"); },
        grpc::INVALID_ARGUMENT, "user.login_name"},
       {"neither login nor email", [](auto& r) { r.mutable_user()->clear_login_name(); },
        grpc::INVALID_ARGUMENT, "user.login_name"},
-      {"bad email", [](auto& r) { r.mutable_user()->set_email("erika@"); },
-       grpc::INVALID_ARGUMENT, "user.email"},
+      {"bad email", [](auto& r) { r.mutable_user()->set_email("erika@"); }, grpc::INVALID_ARGUMENT,
+       "user.email"},
       {"email without domain dot", [](auto& r) { r.mutable_user()->set_email("erika@localhost"); },
        grpc::INVALID_ARGUMENT, "user.email"},
       {"unknown time zone", [](auto& r) { r.mutable_user()->set_time_zone("Europe/Atlantis"); },
@@ -208,7 +210,8 @@ TEST_CASE("ListUsers filters by text, role and state, and pages with tokens boun
           "[users]") {
   IdentityFixture f;
   TenantInfo acme = f.CreateTenant("acme");
-  for (int i = 0; i < 5; ++i) f.CreateUser(acme.admin_token, "agent" + std::to_string(i), {"agent"});
+  for (int i = 0; i < 5; ++i)
+    f.CreateUser(acme.admin_token, "agent" + std::to_string(i), {"agent"});
   const std::string head = f.CreateUser(acme.admin_token, "the.head", {"head"});
 
   v1::ListUsersRequest req;
@@ -304,8 +307,7 @@ TEST_CASE("UpdateUser changes the named fields only; a changed email is no longe
     CHECK(updated.language() == "de");
     self.mutable_user()->add_role_ids("admin");
     self.mutable_update_mask()->add_paths("role_ids");
-    CHECK(Code(f.stub().UpdateUser(f.Ctx(token).get(), self, &updated)) ==
-          grpc::PERMISSION_DENIED);
+    CHECK(Code(f.stub().UpdateUser(f.Ctx(token).get(), self, &updated)) == grpc::PERMISSION_DENIED);
     CHECK(Get(f, acme.admin_token, user.id()).role_ids(0) == "agent");
   }
 }

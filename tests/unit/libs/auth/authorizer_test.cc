@@ -34,7 +34,8 @@ Principal User(std::string id, std::initializer_list<Grant> grants) {
 }
 
 Resource Owned(std::string owner, std::string tenant = "t1") {
-  return Resource{.type = "call", .tenant_id = std::move(tenant), .owner_user_id = std::move(owner)};
+  return Resource{
+      .type = "call", .tenant_id = std::move(tenant), .owner_user_id = std::move(owner)};
 }
 
 TEST_CASE("Scopes form a partial order: tenant covers units, teams and reports; those only own",
