@@ -36,7 +36,6 @@ constexpr char kInvalidChallenge[] = "login challenge invalid or expired: log in
 constexpr int kMaxChallengeAttempts = 5;
 constexpr int kRecoveryCodeCount = 10;
 constexpr char kTotpIssuer[] = "Switchboard";
-// The platform's own tenant (tenants_users.cc creates it with this slug).
 constexpr absl::Duration kSigningKeysCacheTtl = absl::Seconds(300);
 constexpr absl::Duration kIntrospectionCacheTtl = absl::Seconds(30);
 
