@@ -1,22 +1,19 @@
 #include "services/identity/audit.h"
 
 #include "libs/common/ids.h"
+#include "services/identity/pg_util.h"
 
 namespace sb::identity {
 
 void WriteAudit(pqxx::work& tx, const AuditActor& actor, const ClientAddress& client,
                 const AuditRecord& record) {
-  auto nullable = [](const std::string& s) -> std::optional<std::string> {
-    if (s.empty()) return std::nullopt;
-    return s;
-  };
   tx.exec_params(
       "INSERT INTO identity.audit_log (tenant_id, id, actor_user_id, actor_api_key_id, "
       "actor_display_name, action, target_type, target_id, target_display_name, result, "
       "client_ip, user_agent, changes) VALUES ($1, $2, $3, $4, "
       "COALESCE(NULLIF($5, ''), (SELECT display_name FROM identity.users WHERE id = $3::uuid), "
       "''), $6, $7, $8, $9, $10, $11, $12, $13::jsonb)",
-      record.tenant_id, NewUuid(), nullable(actor.user_id), nullable(actor.api_key_id),
+      record.tenant_id, NewUuid(), NullIfEmpty(actor.user_id), NullIfEmpty(actor.api_key_id),
       actor.display_name, record.action, record.target_type, record.target_id,
       record.target_display_name, record.result, client.ip.substr(0, 64),
       client.user_agent.substr(0, 256), record.changes.dump());

@@ -44,11 +44,6 @@ std::string LookupTenant(const auth::Principal& caller) {
   return caller.is_platform_admin() ? "" : caller.tenant_id;
 }
 
-std::optional<std::string> Nullable(const std::string& s) {
-  if (s.empty()) return std::nullopt;
-  return s;
-}
-
 std::string Text(const pqxx::field& f) { return f.is_null() ? "" : f.as<std::string>(); }
 
 // --- API keys ---
@@ -444,7 +439,7 @@ grpc::Status IdentityService::CreatePin(grpc::ServerContext* context,
                        "created_by_user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, "
                        "$6, to_timestamp($7), to_timestamp($8)) RETURNING ",
                        kPinColumns),
-          tenant_id, id, user_id, hash, request->label(), Nullable(caller.user_id), ToEpoch(now),
+          tenant_id, id, user_id, hash, request->label(), NullIfEmpty(caller.user_id), ToEpoch(now),
           expires_at);
       AuditRecord audit{.tenant_id = tenant_id,
                         .action = "pin.create",

@@ -249,6 +249,12 @@ class IdentityService final : public v1::IdentityService::Service {
   // empty, which platform-wide callers use).
   absl::StatusOr<UserRecord> LoadUser(pqxx::work& tx, const std::string& tenant_id,
                                       const std::string& user_id, bool for_update = false) const;
+  // LoadUser in the caller's tenant, or in any tenant for platform admins.
+  absl::StatusOr<UserRecord> LoadUserFor(pqxx::work& tx, const auth::Principal& caller,
+                                         const std::string& user_id,
+                                         bool for_update = false) const {
+    return LoadUser(tx, caller.is_platform_admin() ? "" : caller.tenant_id, user_id, for_update);
+  }
   UserAccess LoadAccess(pqxx::work& tx, const std::string& tenant_id,
                         const std::string& user_id) const;
   // The authorizer's view of a user as a resource (tenant, owner, org placement from org).

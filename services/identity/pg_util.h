@@ -4,6 +4,7 @@
 // selected as `extract(epoch FROM col)::float8` (microsecond precision) and written with
 // `to_timestamp($n)`; arrays travel as PostgreSQL array literals cast with `$n::text[]`.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,12 @@ absl::Time TimeFromEpoch(const pqxx::field& f);
 void SetTimestamp(google::protobuf::Timestamp* ts, const pqxx::field& f);
 void SetTimestamp(google::protobuf::Timestamp* ts, absl::Time t);
 absl::Time FromProto(const google::protobuf::Timestamp& ts);
+
+// NULL for an empty string (optional text columns), the string otherwise.
+inline std::optional<std::string> NullIfEmpty(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  return s;
+}
 
 // A text[] field as strings (NULL: empty).
 std::vector<std::string> TextArray(const pqxx::field& f);

@@ -380,7 +380,7 @@ grpc::Status IdentityService::GrantUserPermission(grpc::ServerContext* context,
           "scope, set_by_user_id) VALUES ($1, $2, $3, 1, $4, $5) ON CONFLICT (user_id, "
           "permission) DO UPDATE SET effect = 1, scope = $4, set_by_user_id = $5, set_at = now()",
           caller.tenant_id, rec.user.id(), grant.permission, static_cast<int>(grant.scope),
-          caller.user_id.empty() ? std::optional<std::string>() : caller.user_id);
+          NullIfEmpty(caller.user_id));
       RevocationPublisher::Record(tx, auth::Revocation::Kind::kUser, rec.user.id(),
                                   deps_.clock.Now());
       WriteAudit(tx, AuditActor::Of(caller), ClientOf(*context),
@@ -426,8 +426,7 @@ grpc::Status IdentityService::RevokeUserPermission(grpc::ServerContext* context,
             "INSERT INTO identity.permission_overrides (tenant_id, user_id, permission, effect, "
             "scope, set_by_user_id) VALUES ($1, $2, $3, 2, 0, $4) ON CONFLICT (user_id, "
             "permission) DO UPDATE SET effect = 2, scope = 0, set_by_user_id = $4, set_at = now()",
-            caller.tenant_id, rec.user.id(), request->permission(),
-            caller.user_id.empty() ? std::optional<std::string>() : caller.user_id);
+            caller.tenant_id, rec.user.id(), request->permission(), NullIfEmpty(caller.user_id));
       }
       RevocationPublisher::Record(tx, auth::Revocation::Kind::kUser, rec.user.id(),
                                   deps_.clock.Now());

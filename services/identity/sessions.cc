@@ -882,9 +882,7 @@ grpc::Status IdentityService::ResetTotp(grpc::ServerContext* context,
       // Platform admins reach users of every tenant; everybody else only their own tenant's.
       absl::StatusOr<std::string> tenant_id_or =
           deps_.pg.Run([&](pqxx::work& tx) -> absl::StatusOr<std::string> {
-            SB_ASSIGN_OR_RETURN(
-                UserRecord user,
-                LoadUser(tx, caller.is_platform_admin() ? "" : caller.tenant_id, user_id));
+            SB_ASSIGN_OR_RETURN(UserRecord user, LoadUserFor(tx, caller, user_id));
             return user.user.tenant_id();
           });
       if (!tenant_id_or.ok()) return tenant_id_or.status();
@@ -895,9 +893,7 @@ grpc::Status IdentityService::ResetTotp(grpc::ServerContext* context,
     absl::Status outcome;
     const absl::Status committed = deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
       outcome = absl::OkStatus();
-      SB_ASSIGN_OR_RETURN(
-          UserRecord user,
-          LoadUser(tx, caller.is_platform_admin() ? "" : caller.tenant_id, user_id, true));
+      SB_ASSIGN_OR_RETURN(UserRecord user, LoadUserFor(tx, caller, user_id, true));
       if (!user.totp_enabled) {
         return absl::FailedPreconditionError("TOTP is not enabled for this user");
       }

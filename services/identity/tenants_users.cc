@@ -163,11 +163,6 @@ absl::StatusOr<NewUser> NormalizeNewUser(const v1::User& u, const v1::Tenant& te
   return n;
 }
 
-std::optional<std::string> Nullable(const std::string& s) {
-  if (s.empty()) return std::nullopt;
-  return s;
-}
-
 // AlreadyExists naming the field when another live user of the tenant has the login or email.
 absl::Status CheckUnique(pqxx::work& tx, const std::string& tenant_id, const std::string& login,
                          const std::string& email, const std::string& except_user,
@@ -206,8 +201,8 @@ std::string InsertUser(pqxx::work& tx, const std::string& tenant_id, const NewUs
       "password_hash, password_changed_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, "
       "$6, $7, $8, $9, $10, 1, $11, $12, to_timestamp($13), to_timestamp($13), "
       "to_timestamp($13))",
-      tenant_id, id, n.first_name, n.last_name, n.display_name, Nullable(n.login_name),
-      Nullable(n.email), n.email_verified, n.time_zone, n.language, n.must_change_password,
+      tenant_id, id, n.first_name, n.last_name, n.display_name, NullIfEmpty(n.login_name),
+      NullIfEmpty(n.email), n.email_verified, n.time_zone, n.language, n.must_change_password,
       password_hash, now);
   for (const std::string& role : roles) {
     tx.exec_params(
@@ -733,9 +728,8 @@ grpc::Status IdentityService::GetUser(grpc::ServerContext* context,
   return app::ToGrpc(*context, [&]() -> absl::Status {
     SB_ASSIGN_OR_RETURN(auth::Principal caller, Caller(*context));
     SB_RETURN_IF_ERROR(auth::RequireUnrestricted(caller));
-    const std::string scope_tenant = caller.is_platform_admin() ? "" : caller.tenant_id;
     return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
-      SB_ASSIGN_OR_RETURN(UserRecord rec, LoadUser(tx, scope_tenant, request->user_id()));
+      SB_ASSIGN_OR_RETURN(UserRecord rec, LoadUserFor(tx, caller, request->user_id()));
       absl::Status access = authorizer_.Check(caller, auth::perm::kUsersRead,
                                               UserResource(rec.user.tenant_id(), rec.user.id()));
       // What the caller may not see does not exist for them.
@@ -925,9 +919,8 @@ grpc::Status IdentityService::UpdateUser(grpc::ServerContext* context,
     const v1::User& in = request->user();
     bool roles_changed = false;
     SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
-      SB_ASSIGN_OR_RETURN(UserRecord rec,
-                          LoadUser(tx, caller.is_platform_admin() ? "" : caller.tenant_id, in.id(),
-                                   /*for_update=*/true));
+      SB_ASSIGN_OR_RETURN(UserRecord rec, LoadUserFor(tx, caller, in.id(),
+                                                      /*for_update=*/true));
       const v1::User& cur = rec.user;
       const std::string& tenant_id = cur.tenant_id();
       const bool self = cur.id() == caller.user_id;
@@ -1035,7 +1028,7 @@ grpc::Status IdentityService::UpdateUser(grpc::ServerContext* context,
           "login_name = $5, email = $6, email_verified = $7, time_zone = $8, language = $9, "
           "must_change_password = $10, updated_at = to_timestamp($11) WHERE id = $1",
           cur.id(), next.first_name(), next.last_name(), next.display_name(),
-          Nullable(next.login_name()), Nullable(next.email()), next.email_verified(),
+          NullIfEmpty(next.login_name()), NullIfEmpty(next.email()), next.email_verified(),
           next.time_zone(), next.language(), next.must_change_password(),
           ToEpoch(deps_.clock.Now()));
       WriteAudit(tx, AuditActor::Of(caller), ClientOf(*context),
@@ -1062,9 +1055,7 @@ grpc::Status IdentityService::DeleteUser(grpc::ServerContext* context,
     SB_RETURN_IF_ERROR(auth::RequireUnrestricted(caller));
     std::string tenant_id;
     SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
-      SB_ASSIGN_OR_RETURN(UserRecord rec,
-                          LoadUser(tx, caller.is_platform_admin() ? "" : caller.tenant_id,
-                                   request->user_id(), true));
+      SB_ASSIGN_OR_RETURN(UserRecord rec, LoadUserFor(tx, caller, request->user_id(), true));
       tenant_id = rec.user.tenant_id();
       SB_RETURN_IF_ERROR(
           CheckManage(tx, caller, auth::perm::kUsersManage, tenant_id, rec.user.id()));
@@ -1113,9 +1104,7 @@ grpc::Status IdentityService::DisableUser(grpc::ServerContext* context,
     SB_RETURN_IF_ERROR(auth::RequireUnrestricted(caller));
     SB_RETURN_IF_ERROR(ValidateText(request->reason(), "reason", 500));
     SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
-      SB_ASSIGN_OR_RETURN(UserRecord rec,
-                          LoadUser(tx, caller.is_platform_admin() ? "" : caller.tenant_id,
-                                   request->user_id(), true));
+      SB_ASSIGN_OR_RETURN(UserRecord rec, LoadUserFor(tx, caller, request->user_id(), true));
       const std::string& tenant_id = rec.user.tenant_id();
       SB_RETURN_IF_ERROR(
           CheckManage(tx, caller, auth::perm::kUsersManage, tenant_id, rec.user.id()));
@@ -1153,9 +1142,7 @@ grpc::Status IdentityService::EnableUser(grpc::ServerContext* context,
     SB_ASSIGN_OR_RETURN(auth::Principal caller, Caller(*context));
     SB_RETURN_IF_ERROR(auth::RequireUnrestricted(caller));
     return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
-      SB_ASSIGN_OR_RETURN(UserRecord rec,
-                          LoadUser(tx, caller.is_platform_admin() ? "" : caller.tenant_id,
-                                   request->user_id(), true));
+      SB_ASSIGN_OR_RETURN(UserRecord rec, LoadUserFor(tx, caller, request->user_id(), true));
       const std::string& tenant_id = rec.user.tenant_id();
       SB_RETURN_IF_ERROR(
           CheckManage(tx, caller, auth::perm::kUsersManage, tenant_id, rec.user.id()));
@@ -1227,7 +1214,7 @@ grpc::Status IdentityService::CloneUser(grpc::ServerContext* context,
           "INSERT INTO identity.permission_overrides (tenant_id, user_id, permission, effect, "
           "scope, set_by_user_id) SELECT tenant_id, $2, permission, effect, scope, $3 FROM "
           "identity.permission_overrides WHERE user_id = $1",
-          source.user.id(), id, Nullable(caller.user_id));
+          source.user.id(), id, NullIfEmpty(caller.user_id));
       WriteAudit(
           tx, AuditActor::Of(caller), ClientOf(*context),
           {.tenant_id = tenant_id,
@@ -1252,9 +1239,7 @@ grpc::Status IdentityService::ResetUserPassword(grpc::ServerContext* context,
     SB_ASSIGN_OR_RETURN(auth::Principal caller, Caller(*context));
     SB_RETURN_IF_ERROR(auth::RequireUnrestricted(caller));
     SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
-      SB_ASSIGN_OR_RETURN(UserRecord rec,
-                          LoadUser(tx, caller.is_platform_admin() ? "" : caller.tenant_id,
-                                   request->user_id(), true));
+      SB_ASSIGN_OR_RETURN(UserRecord rec, LoadUserFor(tx, caller, request->user_id(), true));
       const std::string& tenant_id = rec.user.tenant_id();
       SB_RETURN_IF_ERROR(
           CheckManage(tx, caller, auth::perm::kUsersManage, tenant_id, rec.user.id()));
