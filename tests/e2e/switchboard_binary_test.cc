@@ -17,6 +17,7 @@
 #include "libs/testing/pg_server.h"
 #include "libs/testing/ports.h"
 #include "libs/testing/redis_server.h"
+#include "switchboard/identity/v1/identity_service.grpc.pb.h"
 
 namespace sb {
 namespace {
@@ -282,6 +283,50 @@ TEST_CASE("switchboard --migrate_only applies migrations and exits", "[e2e]") {
             .as<int>() == 2);
   CHECK(tx.exec1("SELECT count(*) FROM pg_namespace WHERE nspname = 'reporting'")[0].as<int>() ==
         0);
+}
+
+TEST_CASE("a local run seeds the platform admin and the demo tenant, who log in over gRPC",
+          "[e2e]") {
+  namespace iv1 = ::switchboard::identity::v1;
+  auto r = Start({"--platform_admin_password=Platform-Admin-2026", "--demo_tenant",
+                  "--demo_password=Demo-Switchboard-2026"});
+  REQUIRE(Eventually([&] {
+    return HealthOf(*r->health, "switchboard.identity.v1.IdentityService") ==
+           HealthCheckResponse::SERVING;
+  }));
+  auto identity = iv1::IdentityService::NewStub(grpc::CreateChannel(
+      absl::StrCat("127.0.0.1:", r->grpc_port), grpc::InsecureChannelCredentials()));
+  auto login = [&](const std::string& tenant, const std::string& user, const std::string& pw) {
+    iv1::LoginRequest req;
+    req.set_tenant_slug(tenant);
+    req.set_login(user);
+    req.set_password(pw);
+    iv1::LoginResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status s = identity->Login(&ctx, req, &resp);
+    INFO(s.error_message());
+    REQUIRE(s.ok());
+    REQUIRE(resp.status() == iv1::LoginResponse::STATUS_OK);
+    return resp.tokens().access_token();
+  };
+  const std::string agent = login("demo", "agent1", "Demo-Switchboard-2026");
+  iv1::GetCurrentUserResponse me;
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + agent);
+  REQUIRE(identity->GetCurrentUser(&ctx, {}, &me).ok());
+  CHECK(me.tenant().slug() == "demo");
+  CHECK(me.user().display_name() == "Anna Agent");
+  const std::string platform = login("platform", "superadmin", "Platform-Admin-2026");
+  iv1::ListTenantsResponse tenants;
+  grpc::ClientContext list_ctx;
+  list_ctx.AddMetadata("authorization", "Bearer " + platform);
+  REQUIRE(identity->ListTenants(&list_ctx, {}, &tenants).ok());
+  CHECK(tenants.total_size() == 2);
+  r->process->Signal(SIGTERM);
+  auto exit_code = r->process->Wait(absl::Seconds(10));
+  REQUIRE(exit_code.ok());
+  CHECK(*exit_code == 0);
 }
 
 }  // namespace

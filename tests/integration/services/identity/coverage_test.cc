@@ -143,12 +143,13 @@ TEST_CASE("Passwords PINs and secrets never reach the logs", "[users][sessions]"
     v1::ResetUserPasswordRequest reset;
     reset.set_user_id(id);
     v1::ResetUserPasswordResponse generated;
-    SB_REQUIRE_GRPC_OK(f.stub().ResetUserPassword(f.Ctx(acme.admin_token).get(), reset, &generated));
+    SB_REQUIRE_GRPC_OK(
+        f.stub().ResetUserPassword(f.Ctx(acme.admin_token).get(), reset, &generated));
     const std::string log = captured.str();
     CHECK(log.find("identity") != std::string::npos);  // the sink did capture the service's lines
-    for (const std::string& secret : {std::string(kPassword), std::string("Wrong-Password-Attempt-77"),
-                                      std::string("583920"), generated.generated_password(),
-                                      std::string(kPlatformAdminPassword)}) {
+    for (const std::string& secret :
+         {std::string(kPassword), std::string("Wrong-Password-Attempt-77"), std::string("583920"),
+          generated.generated_password(), std::string(kPlatformAdminPassword)}) {
       INFO(secret);
       CHECK(log.find(secret) == std::string::npos);
     }
