@@ -11,10 +11,6 @@
 namespace sb::auth {
 namespace {
 
-// Entries are re-read this far back on every poll: two revocations published in the same
-// millisecond, or by identity replicas whose clocks differ a little, are never skipped.
-constexpr int64_t kOverlapMs = 2000;
-
 std::string Member(const Revocation& r) {
   switch (r.kind) {
     case Revocation::Kind::kSession:
@@ -71,29 +67,24 @@ void RedisRevocationList::Prune(absl::Time now) {
 }
 
 absl::Status RedisRevocationList::PollOnce() {
-  int64_t from;
-  {
-    std::lock_guard lock(mu_);
-    from = cursor_ms_ == 0 ? 0 : cursor_ms_ - kOverlapMs;
-  }
+  // The whole retention window, every time: an entry's score is when its change happened, and a
+  // long transaction (suspending a big tenant) can publish entries older than ones already seen,
+  // so a cursor would skip them. The set holds only the last `retention` of revocations.
+  const absl::Time now = clock_.Now();
+  const int64_t from = absl::ToUnixMillis(now - options_.retention);
   absl::StatusOr<redis::Reply> reply =
       redis_.Command({"ZRANGEBYSCORE", options_.key, absl::StrCat(from), "+inf", "WITHSCORES"});
   if (!reply.ok()) return reply.status();
   if (!reply->is_array() || reply->elements().size() % 2 != 0) {
     return absl::InternalError("ZRANGEBYSCORE: unexpected reply " + reply->DebugString());
   }
-  const absl::Time now = clock_.Now();
   std::lock_guard lock(mu_);
   const auto& e = reply->elements();
   for (size_t i = 0; i + 1 < e.size(); i += 2) {
-    int64_t score = 0;
-    double d = 0;
-    if (!e[i + 1].is_string() || !absl::SimpleAtod(e[i + 1].str(), &d)) continue;
-    score = static_cast<int64_t>(d);
-    Apply(e[i].str(), score);
-    cursor_ms_ = std::max(cursor_ms_, score);
+    double score = 0;
+    if (!e[i + 1].is_string() || !absl::SimpleAtod(e[i + 1].str(), &score)) continue;
+    Apply(e[i].str(), static_cast<int64_t>(score));
   }
-  if (cursor_ms_ == 0) cursor_ms_ = 1;  // an empty set: later polls read from the start too
   Prune(now);
   last_success_ = now;
   return absl::OkStatus();

@@ -4,9 +4,9 @@
 //
 // identity writes each revocation to PostgreSQL (the record) and publishes it to one Redis sorted
 // set, `sb:auth:revocations`, scored by the revocation time in milliseconds; every process that
-// verifies tokens polls that set every `poll_interval` for entries newer than its last poll and
-// keeps them in memory until no token they could affect is still valid (`retention`, longer than
-// the access-token lifetime). Kinds of entries:
+// verifies tokens reads the set's last `retention` (longer than the access-token lifetime) every
+// `poll_interval` and keeps the entries in memory until they are older than that. Kinds of
+// entries:
 //
 //   session  a session (refresh-token family) ended: every access token with that `sid`;
 //   user     every token of the user issued before the revocation (to the millisecond: tokens
@@ -90,7 +90,6 @@ class RedisRevocationList final : public RevocationList {
   absl::flat_hash_map<std::string, absl::Time> sessions_;      // guarded by mu_
   absl::flat_hash_map<std::string, absl::Time> users_before_;  // guarded by mu_
   absl::flat_hash_map<std::string, absl::Time> api_keys_;      // guarded by mu_
-  int64_t cursor_ms_ = 0;                                      // guarded by mu_
   absl::Time last_success_ = absl::InfinitePast();             // guarded by mu_
 
   std::mutex run_mu_;

@@ -15,8 +15,8 @@ void WriteAudit(pqxx::work& tx, const AuditActor& actor, const ClientAddress& cl
       "''), $6, $7, $8, $9, $10, $11, $12, $13::jsonb)",
       record.tenant_id, NewUuid(), NullIfEmpty(actor.user_id), NullIfEmpty(actor.api_key_id),
       actor.display_name, record.action, record.target_type, record.target_id,
-      record.target_display_name, record.result, client.ip.substr(0, 64),
-      client.user_agent.substr(0, 256), record.changes.dump());
+      record.target_display_name, record.result, client.ip, client.user_agent,
+      record.changes.dump());
 }
 
 void AddChange(nlohmann::json& changes, const std::string& field, const nlohmann::json& old_value,

@@ -13,7 +13,8 @@
 
 namespace sb::identity {
 
-// Where a request came from (the gateway forwards the HTTP client's address and user agent).
+// Where a request came from (the gateway forwards the HTTP client's address and user agent);
+// IdentityService::ClientOf bounds both in length.
 struct ClientAddress {
   std::string ip;
   std::string user_agent;

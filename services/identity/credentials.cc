@@ -220,8 +220,9 @@ grpc::Status IdentityService::CreateApiKey(grpc::ServerContext* context,
     SB_ASSIGN_OR_RETURN(auth::Principal caller, Caller(*context));
     SB_RETURN_IF_ERROR(auth::RequireUnrestricted(caller));
     SB_RETURN_IF_ERROR(RequireApiKeyAdmin(caller));
-    if (caller.user_id.empty()) {
-      return absl::PermissionDeniedError("API keys are created by users");
+    if (caller.user_id.empty() || caller.kind != auth::Principal::Kind::kUser) {
+      // A key that could mint keys would outlive its own revocation or expiry.
+      return absl::PermissionDeniedError("API keys are created by users, not by API keys");
     }
     const v1::ApiKey& in = request->api_key();
     SB_ASSIGN_OR_RETURN(std::string name, NormalizeName(in.name(), "api_key.name", true));
@@ -398,9 +399,10 @@ grpc::Status IdentityService::CreatePin(grpc::ServerContext* context,
                                                     /*for_update=*/true));
       const std::string& tenant_id = user.user.tenant_id();
       const std::string& user_id = user.user.id();
-      SB_RETURN_IF_ERROR(user_id == caller.user_id
-                             ? RequireOwnPinRights(caller)
-                             : CheckOnUser(caller, auth::perm::kPinsManage, tenant_id, user_id));
+      SB_RETURN_IF_ERROR(
+          user_id == caller.user_id
+              ? RequireOwnPinRights(caller)
+              : CheckManage(tx, caller, auth::perm::kPinsManage, tenant_id, user_id));
       if (user.user.state() == v1::USER_STATE_DELETED) {
         return absl::FailedPreconditionError("the user is deleted");
       }
@@ -516,9 +518,10 @@ grpc::Status IdentityService::DeletePin(grpc::ServerContext* context,
       const std::string user_id = r[0][1].as<std::string>();
       const std::string pin_id = r[0][2].as<std::string>();
       // Deleting is managing: the same rights as creating.
-      absl::Status rights = user_id == caller.user_id
-                                ? RequireOwnPinRights(caller)
-                                : CheckOnUser(caller, auth::perm::kPinsManage, tenant_id, user_id);
+      absl::Status rights =
+          user_id == caller.user_id
+              ? RequireOwnPinRights(caller)
+              : CheckManage(tx, caller, auth::perm::kPinsManage, tenant_id, user_id);
       if (absl::IsNotFound(rights)) return absl::NotFoundError("PIN not found");
       SB_RETURN_IF_ERROR(rights);
       tx.exec_params("DELETE FROM identity.pins WHERE tenant_id = $1 AND id = $2", tenant_id,
@@ -646,7 +649,7 @@ grpc::Status IdentityService::ResetSipCredential(grpc::ServerContext* context,
                                                     /*for_update=*/true));
       const std::string& tenant_id = user.user.tenant_id();
       const std::string& user_id = user.user.id();
-      SB_RETURN_IF_ERROR(CheckOnUser(caller, auth::perm::kUsersManage, tenant_id, user_id));
+      SB_RETURN_IF_ERROR(CheckManage(tx, caller, auth::perm::kUsersManage, tenant_id, user_id));
       if (user.user.state() == v1::USER_STATE_DELETED) {
         return absl::FailedPreconditionError("the user is deleted");
       }
@@ -731,7 +734,7 @@ grpc::Status IdentityService::DeleteSipCredential(grpc::ServerContext* context,
       SB_ASSIGN_OR_RETURN(UserRecord user, LoadUser(tx, LookupTenant(caller), request->user_id()));
       const std::string& tenant_id = user.user.tenant_id();
       const std::string& user_id = user.user.id();
-      SB_RETURN_IF_ERROR(CheckOnUser(caller, auth::perm::kUsersManage, tenant_id, user_id));
+      SB_RETURN_IF_ERROR(CheckManage(tx, caller, auth::perm::kUsersManage, tenant_id, user_id));
       pqxx::result r = tx.exec_params(
           "DELETE FROM identity.sip_credentials WHERE tenant_id = $1 AND user_id = $2 "
           "RETURNING username",

@@ -56,34 +56,42 @@ UserRecord UserFromRow(const pqxx::row& row, const std::string& avatar_url_prefi
   return rec;
 }
 
-// API keys of this identity instance's own table.
+// API keys of this identity instance's own table. A key never does more than its creator can do
+// now: it stops with its creator's account, and its permissions are cut to the creator's current
+// ones (a demoted admin's key is demoted too).
 class IdentityService::LocalApiKeys final : public auth::ApiKeyResolver {
  public:
-  LocalApiKeys(pg::Pool& pg, const Clock& clock) : pg_(pg), clock_(clock) {}
+  LocalApiKeys(const IdentityService& service) : service_(service) {}
 
   absl::StatusOr<auth::Principal> ResolveApiKey(std::string_view secret) override {
     const std::string hash = Sha256Hex(secret);
-    return pg_.Run([&](pqxx::work& tx) -> absl::StatusOr<auth::Principal> {
+    return service_.deps_.pg.Run([&](pqxx::work& tx) -> absl::StatusOr<auth::Principal> {
       pqxx::result r = tx.exec_params(
           "SELECT k.tenant_id, k.id, k.created_by_user_id, k.permissions, "
-          "k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now()), "
+          "k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > to_timestamp($2)), "
           "t.state, (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute'), "
-          "extract(epoch FROM k.expires_at)::float8 "
+          "extract(epoch FROM k.expires_at)::float8, u.state "
           "FROM identity.api_keys k JOIN identity.tenants t ON t.id = k.tenant_id "
-          "WHERE k.key_hash = $1",
-          hash);
+          "JOIN identity.users u ON u.id = k.created_by_user_id WHERE k.key_hash = $1",
+          hash, ToEpoch(service_.deps_.clock.Now()));
       if (r.empty()) return absl::UnauthenticatedError("unknown API key");
       if (!r[0][4].as<bool>()) return absl::UnauthenticatedError("API key revoked or expired");
       if (r[0][5].as<int>() != v1::TENANT_STATE_ACTIVE) {
         return absl::UnauthenticatedError("the API key's tenant is not active");
+      }
+      if (r[0][8].as<int>() != v1::USER_STATE_ACTIVE) {
+        return absl::UnauthenticatedError("the API key's creator is no longer active");
       }
       auth::Principal p;
       p.kind = auth::Principal::Kind::kApiKey;
       p.tenant_id = r[0][0].as<std::string>();
       p.api_key_id = r[0][1].as<std::string>();
       p.user_id = r[0][2].as<std::string>();
-      p.permissions = auth::PermissionSet::FromTexts(TextArray(r[0][3]));
-      p.issued_at = clock_.Now();
+      const auth::PermissionSet creator = service_.LoadAccess(tx, p.tenant_id, p.user_id).effective;
+      for (const auth::Grant& g : auth::PermissionSet::FromTexts(TextArray(r[0][3])).Grants()) {
+        if (creator.Has(g.permission, g.scope)) p.permissions.Add(g);
+      }
+      p.issued_at = service_.deps_.clock.Now();
       if (!r[0][7].is_null()) p.expires_at = TimeFromEpoch(r[0][7]);
       if (r[0][6].as<bool>()) {
         tx.exec_params("UPDATE identity.api_keys SET last_used_at = now() WHERE id = $1",
@@ -94,8 +102,7 @@ class IdentityService::LocalApiKeys final : public auth::ApiKeyResolver {
   }
 
  private:
-  pg::Pool& pg_;
-  const Clock& clock_;
+  const IdentityService& service_;
 };
 
 IdentityService::IdentityService(IdentityDeps deps, IdentityOptions options)
@@ -122,7 +129,7 @@ absl::StatusOr<std::unique_ptr<IdentityService>> IdentityService::Create(Identit
   s.keys_ =
       std::make_unique<KeyRing>(deps.pg, deps.clock, *s.verifier_, s.options_.access_token_ttl);
   SB_RETURN_IF_ERROR(s.keys_->Load());
-  s.api_keys_ = std::make_unique<LocalApiKeys>(deps.pg, deps.clock);
+  s.api_keys_ = std::make_unique<LocalApiKeys>(s);
   s.authenticator_ = std::make_unique<auth::Authenticator>(
       *s.verifier_, deps.revocations, s.api_keys_.get(), s.options_.internal_token);
   return service;
@@ -163,26 +170,41 @@ absl::StatusOr<auth::Principal> IdentityService::Caller(grpc::ServerContext& con
   return authenticator_->Authenticate(context);
 }
 
+namespace {
+
+// At most `max` bytes of `s`, cut at a UTF-8 character boundary (a cut inside a character would
+// make text PostgreSQL refuses, and fail the audit insert with it).
+std::string Utf8Prefix(const std::string& s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  return s.substr(0, end);
+}
+
+}  // namespace
+
 ClientAddress IdentityService::ClientOf(const grpc::ServerContext& context,
-                                        const v1::ClientInfo* given) {
+                                        const v1::ClientInfo* given) const {
   ClientAddress client;
-  if (given != nullptr) {
-    client.ip = given->ip_address();
-    client.user_agent = given->user_agent();
-  }
-  const auto& md = context.client_metadata();
-  if (client.ip.empty()) {
-    if (auto it = md.find("x-sb-client-ip"); it != md.end()) {
-      client.ip = std::string(it->second.data(), it->second.size());
+  if (authenticator_->RequireService(context).ok()) {
+    if (given != nullptr) {
+      client.ip = given->ip_address();
+      client.user_agent = given->user_agent();
+    }
+    const auto& md = context.client_metadata();
+    if (client.ip.empty()) {
+      if (auto it = md.find("x-sb-client-ip"); it != md.end()) {
+        client.ip = std::string(it->second.data(), it->second.size());
+      }
+    }
+    if (client.user_agent.empty()) {
+      if (auto it = md.find("x-sb-user-agent"); it != md.end()) {
+        client.user_agent = std::string(it->second.data(), it->second.size());
+      }
     }
   }
-  if (client.user_agent.empty()) {
-    if (auto it = md.find("x-sb-user-agent"); it != md.end()) {
-      client.user_agent = std::string(it->second.data(), it->second.size());
-    }
-  }
   if (client.ip.empty()) {
-    // "ipv4:127.0.0.1:5555" / "ipv6:[::1]:5555": the direct peer (no gateway in front).
+    // "ipv4:127.0.0.1:5555" / "ipv6:[::1]:5555": the direct peer.
     std::string peer = context.peer();
     absl::string_view p = peer;
     absl::ConsumePrefix(&p, "ipv4:");
@@ -193,8 +215,8 @@ ClientAddress IdentityService::ClientOf(const grpc::ServerContext& context,
     absl::ConsumeSuffix(&p, "]");
     client.ip = std::string(p);
   }
-  client.ip = client.ip.substr(0, 64);
-  client.user_agent = client.user_agent.substr(0, 256);
+  client.ip = Utf8Prefix(client.ip, 64);
+  client.user_agent = Utf8Prefix(client.user_agent, 256);
   return client;
 }
 
@@ -315,12 +337,36 @@ absl::Status IdentityService::CheckManage(pqxx::work& tx, const auth::Principal&
                                           std::string_view permission, const std::string& tenant_id,
                                           const std::string& user_id) const {
   SB_RETURN_IF_ERROR(CheckOnUser(caller, permission, tenant_id, user_id));
-  if (caller.user_id == user_id) return absl::OkStatus();
+  // Only a person acting on their own account is "self"; an API key acting on its creator is not.
+  if (caller.kind == auth::Principal::Kind::kUser && caller.user_id == user_id) {
+    return absl::OkStatus();
+  }
   const UserAccess target = LoadAccess(tx, tenant_id, user_id);
   if (!caller.permissions.CoversAll(target.effective)) {
     return app::WithReason(absl::PermissionDeniedError(
                                "this user holds permissions you do not: you cannot manage them"),
                            "TARGET_OUTRANKS_CALLER");
+  }
+  // A manager by org unit manages only users who sit wholly inside their subtree: someone who is
+  // also placed elsewhere would carry the caller's changes (a new role, a reset password) to
+  // units the caller does not manage.
+  if (!auth::Authorizer::HoldsTenantWide(caller, permission) && !caller.is_platform_admin()) {
+    const std::vector<auth::Scope> scopes = caller.permissions.ScopesOf(permission);
+    if (std::find(scopes.begin(), scopes.end(), auth::Scope::kOrgUnit) != scopes.end()) {
+      auto mine = deps_.scope_facts.Resolve(tenant_id, caller.user_id, auth::Scope::kOrgUnit);
+      auto theirs = deps_.scope_facts.Resolve(tenant_id, user_id, auth::Scope::kOrgUnit);
+      if (!mine.ok() || !theirs.ok()) {
+        return absl::UnavailableError("cannot check access now: org does not answer");
+      }
+      for (const std::string& unit : (*theirs)->org_unit_ids) {
+        if (!(*mine)->org_unit_ids.contains(unit)) {
+          return app::WithReason(
+              absl::PermissionDeniedError(
+                  "this user also belongs to org units outside yours: you cannot manage them"),
+              "TARGET_OUTSIDE_SCOPE");
+        }
+      }
+    }
   }
   return absl::OkStatus();
 }
@@ -419,9 +465,19 @@ void IdentityService::RevokeUserSessions(pqxx::work& tx, const std::string& user
                       user_id, reason)) {
     RevocationPublisher::Record(tx, auth::Revocation::Kind::kSession, row[0].as<std::string>());
   }
+  // A half-done login (password passed, TOTP pending) must not outlive a reset either.
+  tx.exec_params("DELETE FROM identity.login_challenges WHERE user_id = $1", user_id);
   // Every access token names its session, so these revocations end them all. (A user-wide
   // revocation would also catch the fresh token that ChangePassword issues next, whenever the
   // database clock runs ahead of this process's.)
+}
+
+void IdentityService::RevokeApiKeysInCaches(pqxx::work& tx, const std::string& user_id) {
+  for (const auto& row : tx.exec_params(
+           "SELECT id FROM identity.api_keys WHERE created_by_user_id = $1 AND revoked_at IS NULL",
+           user_id)) {
+    RevocationPublisher::Record(tx, auth::Revocation::Kind::kApiKey, row[0].as<std::string>());
+  }
 }
 
 void IdentityService::PublishRevocations() {

@@ -239,8 +239,11 @@ class IdentityService final : public v1::IdentityService::Service {
   absl::StatusOr<auth::Principal> Caller(grpc::ServerContext& context) const;
   // Address and user agent from the request (the gateway forwards them as metadata), or from
   // the ClientInfo a login request carries.
-  static ClientAddress ClientOf(const grpc::ServerContext& context,
-                                const v1::ClientInfo* given = nullptr);
+  // Only the gateway (or another service, with the service credential) may speak for the client:
+  // from anyone else the address is the connection's peer, or a caller could dodge the per-address
+  // throttle and write any address into the audit log.
+  ClientAddress ClientOf(const grpc::ServerContext& context,
+                         const v1::ClientInfo* given = nullptr) const;
   // The tenant the caller acts in: their own, or for platform admins the one named.
   absl::StatusOr<std::string> TenantFor(const auth::Principal& caller,
                                         const std::string& requested) const;
@@ -297,6 +300,9 @@ class IdentityService final : public v1::IdentityService::Service {
   // revocation per session; PublishRevocations() after the commit makes them visible everywhere.
   void RevokeUserSessions(pqxx::work& tx, const std::string& user_id, const std::string& reason);
   void PublishRevocations();
+  // Records revocations of the user's API keys so that other services drop their cached
+  // introspections at once (identity itself refuses keys whose creator is not active).
+  void RevokeApiKeysInCaches(pqxx::work& tx, const std::string& user_id);
 
   // The tenant's security settings with defaults filled in.
   v1::TenantSecurity SecurityOf(pqxx::work& tx, const std::string& tenant_id) const;

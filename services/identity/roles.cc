@@ -359,7 +359,7 @@ grpc::Status IdentityService::GrantUserPermission(grpc::ServerContext* context,
                                                   v1::UserPermissions* response) {
   return app::ToGrpc(*context, [&]() -> absl::Status {
     SB_ASSIGN_OR_RETURN(auth::Principal caller, Caller(*context));
-    SB_RETURN_IF_ERROR(auth::RequireUnrestricted(caller));
+    SB_RETURN_IF_ERROR(RequireRolesManage(caller));
     const auth::Grant grant{request->grant().permission(),
                             static_cast<auth::Scope>(request->grant().scope())};
     SB_RETURN_IF_ERROR(auth::ValidateGrant(grant, "grant"));
@@ -403,7 +403,7 @@ grpc::Status IdentityService::RevokeUserPermission(grpc::ServerContext* context,
                                                    v1::UserPermissions* response) {
   return app::ToGrpc(*context, [&]() -> absl::Status {
     SB_ASSIGN_OR_RETURN(auth::Principal caller, Caller(*context));
-    SB_RETURN_IF_ERROR(auth::RequireUnrestricted(caller));
+    SB_RETURN_IF_ERROR(RequireRolesManage(caller));
     if (auth::FindPermission(request->permission()) == nullptr) {
       return app::FieldError("permission", "UNKNOWN_PERMISSION", "is not in the catalog");
     }

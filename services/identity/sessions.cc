@@ -880,14 +880,10 @@ grpc::Status IdentityService::ResetTotp(grpc::ServerContext* context,
       }
     } else {
       // Platform admins reach users of every tenant; everybody else only their own tenant's.
-      absl::StatusOr<std::string> tenant_id_or =
-          deps_.pg.Run([&](pqxx::work& tx) -> absl::StatusOr<std::string> {
-            SB_ASSIGN_OR_RETURN(UserRecord user, LoadUserFor(tx, caller, user_id));
-            return user.user.tenant_id();
-          });
-      if (!tenant_id_or.ok()) return tenant_id_or.status();
-      std::string tenant_id = *std::move(tenant_id_or);
-      SB_RETURN_IF_ERROR(CheckOnUser(caller, auth::perm::kUsersManage, tenant_id, user_id));
+      SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
+        SB_ASSIGN_OR_RETURN(UserRecord user, LoadUserFor(tx, caller, user_id));
+        return CheckManage(tx, caller, auth::perm::kUsersManage, user.user.tenant_id(), user_id);
+      }));
     }
 
     absl::Status outcome;

@@ -215,6 +215,8 @@ std::string InsertUser(pqxx::work& tx, const std::string& tenant_id, const NewUs
 
 // True when `user_id` is the last active user of the tenant holding the admin role.
 bool IsLastAdmin(pqxx::work& tx, const std::string& tenant_id, const std::string& user_id) {
+  // Two admins demoting each other at once must not both pass: one tenant-wide lock.
+  tx.exec_params("SELECT pg_advisory_xact_lock(hashtext('identity.admins:' || $1))", tenant_id);
   pqxx::result r = tx.exec_params(
       "SELECT bool_or(u.id = $2::uuid), count(*) FROM identity.users u JOIN identity.user_roles r "
       "ON r.user_id = u.id WHERE u.tenant_id = $1 AND r.role_id = 'admin' AND u.state = 1",
@@ -590,6 +592,7 @@ grpc::Status IdentityService::UpdateTenant(grpc::ServerContext* context,
         for (const auto& row :
              tx.exec_params("SELECT id FROM identity.users WHERE tenant_id = $1", tenant_id)) {
           RevokeUserSessions(tx, row[0].as<std::string>(), "tenant suspended");
+          RevokeApiKeysInCaches(tx, row[0].as<std::string>());
         }
         revoke_all = true;
       }
@@ -629,6 +632,7 @@ grpc::Status IdentityService::DeleteTenant(grpc::ServerContext* context,
       for (const auto& row :
            tx.exec_params("SELECT id FROM identity.users WHERE tenant_id = $1", tenant.id())) {
         RevokeUserSessions(tx, row[0].as<std::string>(), "tenant deleted");
+        RevokeApiKeysInCaches(tx, row[0].as<std::string>());
       }
       tx.exec_params(
           "UPDATE identity.api_keys SET revoked_at = now() WHERE tenant_id = $1 AND "
@@ -923,7 +927,7 @@ grpc::Status IdentityService::UpdateUser(grpc::ServerContext* context,
                                                       /*for_update=*/true));
       const v1::User& cur = rec.user;
       const std::string& tenant_id = cur.tenant_id();
-      const bool self = cur.id() == caller.user_id;
+      const bool self = caller.kind == auth::Principal::Kind::kUser && cur.id() == caller.user_id;
       if (!(self && self_service_only)) {
         SB_RETURN_IF_ERROR(CheckManage(tx, caller, auth::perm::kUsersManage, tenant_id, cur.id()));
       }
@@ -1072,6 +1076,7 @@ grpc::Status IdentityService::DeleteUser(grpc::ServerContext* context,
           rec.user.id());
       tx.exec_params("DELETE FROM identity.sip_credentials WHERE user_id = $1", rec.user.id());
       tx.exec_params("DELETE FROM identity.pins WHERE user_id = $1", rec.user.id());
+      RevokeApiKeysInCaches(tx, rec.user.id());
       tx.exec_params(
           "UPDATE identity.api_keys SET revoked_at = now() WHERE created_by_user_id = "
           "$1 AND revoked_at IS NULL",
@@ -1120,6 +1125,7 @@ grpc::Status IdentityService::DisableUser(grpc::ServerContext* context,
       tx.exec_params("UPDATE identity.users SET state = 2, updated_at = now() WHERE id = $1",
                      rec.user.id());
       RevokeUserSessions(tx, rec.user.id(), "user disabled");
+      RevokeApiKeysInCaches(tx, rec.user.id());
       WriteAudit(tx, AuditActor::Of(caller), ClientOf(*context),
                  {.tenant_id = tenant_id,
                   .action = "user.disable",
@@ -1245,6 +1251,11 @@ grpc::Status IdentityService::ResetUserPassword(grpc::ServerContext* context,
           CheckManage(tx, caller, auth::perm::kUsersManage, tenant_id, rec.user.id()));
       if (rec.user.state() == v1::USER_STATE_DELETED) {
         return absl::FailedPreconditionError("the user is deleted");
+      }
+      if (rec.user.id() == caller.user_id) {
+        // Without the current password a stolen token could take the account over.
+        return absl::FailedPreconditionError(
+            "use ChangePassword (with the current password) for your own password");
       }
       std::string password = request->new_password();
       if (password.empty()) {

@@ -170,13 +170,24 @@ TEST_CASE("Authorization matrix of the built-in roles over users", "[authz]") {
     CHECK(w.SetRoles(w.t_lm, w.lm, {"admin"}) == grpc::PERMISSION_DENIED);
     CHECK(w.Grant(w.t_lm, w.in_subtree, "calls.export", cv1::SCOPE_TENANT) ==
           grpc::PERMISSION_DENIED);
-    CHECK(w.Grant(w.t_lm, w.in_subtree, "calls.export", cv1::SCOPE_ORG_UNIT) == grpc::OK);
+    // Per-user grants are roles.manage's (admins'), not a local manager's.
+    CHECK(w.Grant(w.t_lm, w.in_subtree, "calls.export", cv1::SCOPE_ORG_UNIT) ==
+          grpc::PERMISSION_DENIED);
     CHECK(w.Grant(w.t_lm, w.lm, "calls.export", cv1::SCOPE_ORG_UNIT) == grpc::PERMISSION_DENIED);
     // An admin inside the subtree outranks the local manager: no takeover by password reset.
     CHECK(w.GetUser(w.t_lm, w.admin_in_subtree) == grpc::OK);
     CHECK(w.ResetPassword(w.t_lm, w.admin_in_subtree) == grpc::PERMISSION_DENIED);
     CHECK(w.Disable(w.t_lm, w.admin_in_subtree) == grpc::PERMISSION_DENIED);
-    CHECK(w.Disable(w.t_lm, w.in_subtree) == grpc::OK);
+    // Someone placed both inside and outside the subtree is not the local manager's to manage:
+    // a new role or password would reach the other unit too.
+    w.f.org().PutInUnit(w.in_subtree, kWest);
+    CHECK(w.GetUser(w.t_lm, w.in_subtree) == grpc::OK);
+    CHECK(w.ResetPassword(w.t_lm, w.in_subtree) == grpc::PERMISSION_DENIED);
+    CHECK(w.SetRoles(w.t_lm, w.in_subtree, {"agent"}) == grpc::PERMISSION_DENIED);
+    const std::string only_east = w.f.CreateUser(w.a.admin_token, "only.east", {"agent"}, {kEast1});
+    CHECK(w.Disable(w.t_lm, only_east) == grpc::OK);
+    // Nobody resets their own password without the current one (that is ChangePassword).
+    CHECK(w.ResetPassword(w.a.admin_token, w.a.admin_id) == grpc::FAILED_PRECONDITION);
   }
   SECTION("group leader: members of the teams they lead, read-only") {
     CHECK(w.GetUser(w.t_gl, w.member) == grpc::OK);

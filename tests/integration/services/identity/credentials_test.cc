@@ -8,6 +8,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "libs/auth/authenticator.h"
 #include "libs/common/ids.h"
 #include "libs/testing/eventually.h"
 #include "services/identity/crypto/secrets.h"
@@ -31,9 +32,12 @@ struct Refusal {
   std::string field;
 };
 
+// A call as the gateway makes it: the user's token, the client's address, and the service
+// credential that lets identity believe the address.
 std::unique_ptr<grpc::ClientContext> FromClient(IdentityFixture& f, const std::string& token) {
   auto ctx = f.Ctx(token);
   ctx->AddMetadata("x-sb-client-ip", kClientIp);
+  ctx->AddMetadata(auth::kInternalTokenHeader, f.internal_token());
   return ctx;
 }
 
@@ -288,12 +292,14 @@ TEST_CASE("CreateApiKey never grants more than the creator holds and checks its 
   AddGrant(platform.mutable_api_key(), auth::perm::kTenantsManage, cv1::SCOPE_PLATFORM);
   CHECK(TryCreateKey(f, acme.admin_token, platform).code == grpc::PERMISSION_DENIED);
 
-  // A key that may only manage keys cannot make one that reads users.
+  // Keys do not make keys, not even narrower ones: a copy would outlive the original's
+  // revocation or expiry.
   const std::string narrow =
       CreateKey(f, acme.admin_token, "key admin", {auth::perm::kApiKeysManage}).secret();
   CHECK(TryCreateKey(f, narrow, KeyRequest("wider", {auth::perm::kUsersRead})).code ==
         grpc::PERMISSION_DENIED);
-  CHECK(TryCreateKey(f, narrow, KeyRequest("same", {auth::perm::kApiKeysManage})).code == grpc::OK);
+  CHECK(TryCreateKey(f, narrow, KeyRequest("same", {auth::perm::kApiKeysManage})).code ==
+        grpc::PERMISSION_DENIED);
 
   // Agents may not create keys at all.
   CHECK(TryCreateKey(f, agent_token, KeyRequest("mine", {auth::perm::kCallsRead})).code ==
@@ -895,6 +901,79 @@ TEST_CASE("Guessed ids of another tenant's keys, PINs and SIP credentials give N
   v1::GetSipDigestResponse digest;
   SB_REQUIRE_GRPC_OK(GetDigest(f, "acme.sip.test", "1001", &digest));
   CHECK(digest.ha1_md5() == DigestHa1Md5("1001", "acme.sip.test", sip.password()));
+}
+
+TEST_CASE("An API key stops with its creator and never exceeds the creator's current rights",
+          "[credentials]") {
+  IdentityFixture f;
+  TenantInfo acme = f.CreateTenant("acme");
+  f.CreateUser(acme.admin_token, "integrator", {"admin"});
+  const std::string integrator = f.Token("acme", "integrator");
+  v1::CreateApiKeyRequest req;
+  req.mutable_api_key()->set_name("CRM");
+  AddGrant(req.mutable_api_key(), "users.manage", cv1::SCOPE_TENANT);
+  AddGrant(req.mutable_api_key(), "contacts.access", cv1::SCOPE_TENANT);
+  v1::CreateApiKeyResponse key;
+  SB_REQUIRE_GRPC_OK(f.stub().CreateApiKey(f.Ctx(integrator).get(), req, &key));
+  auto can_manage_users = [&] {
+    v1::ListUsersRequest list;
+    v1::ListUsersResponse users;
+    return f.stub().ListUsers(f.Ctx(key.secret()).get(), list, &users).error_code();
+  };
+  CHECK(can_manage_users() == grpc::PERMISSION_DENIED);  // users.read was not given to the key
+  v1::GetCurrentUserResponse me;
+  SB_REQUIRE_GRPC_OK(f.stub().GetCurrentUser(f.Ctx(key.secret()).get(), {}, &me));
+  // A key cannot mint keys (they would outlive its revocation).
+  v1::CreateApiKeyResponse minted;
+  CHECK(Code(f.stub().CreateApiKey(f.Ctx(key.secret()).get(), req, &minted)) ==
+        grpc::PERMISSION_DENIED);
+  // Nor reset its creator's password.
+  v1::ResetUserPasswordRequest reset;
+  reset.set_user_id(me.user().id());
+  v1::ResetUserPasswordResponse reset_resp;
+  CHECK(Code(f.stub().ResetUserPassword(f.Ctx(key.secret()).get(), reset, &reset_resp)) !=
+        grpc::OK);
+  CHECK(reset_resp.generated_password().empty());
+
+  // The creator is demoted to agent: the key keeps only what an agent holds.
+  v1::UpdateUserRequest demote;
+  demote.mutable_user()->set_id(me.user().id());
+  demote.mutable_user()->add_role_ids("agent");
+  demote.mutable_update_mask()->add_paths("role_ids");
+  v1::User user;
+  SB_REQUIRE_GRPC_OK(f.stub().UpdateUser(f.Ctx(acme.admin_token).get(), demote, &user));
+  v1::IntrospectTokenRequest introspect;
+  introspect.set_token(key.secret());
+  v1::IntrospectTokenResponse seen;
+  SB_REQUIRE_GRPC_OK(f.stub().IntrospectToken(f.InternalCtx().get(), introspect, &seen));
+  for (const auto& g : seen.principal().permissions()) {
+    CHECK(g.permission() != "users.manage");
+    CHECK(g.scope() != cv1::SCOPE_TENANT);
+  }
+  // The creator is disabled: the key stops.
+  v1::DisableUserRequest disable;
+  disable.set_user_id(me.user().id());
+  SB_REQUIRE_GRPC_OK(f.stub().DisableUser(f.Ctx(acme.admin_token).get(), disable, &user));
+  CHECK(Code(f.stub().GetCurrentUser(f.Ctx(key.secret()).get(), {}, &me)) == grpc::UNAUTHENTICATED);
+}
+
+TEST_CASE("Only a caller with the service credential may name the client's address",
+          "[credentials]") {
+  IdentityFixture f;
+  TenantInfo acme = f.CreateTenant("acme");
+  const std::string id = f.CreateUser(acme.admin_token, "anna", {"agent"});
+  auto forged = f.Ctx(acme.admin_token);
+  forged->AddMetadata("x-sb-client-ip", "198.51.100.66");
+  v1::DisableUserRequest disable;
+  disable.set_user_id(id);
+  v1::User user;
+  SB_REQUIRE_GRPC_OK(f.stub().DisableUser(forged.get(), disable, &user));
+  v1::ListAuditEntriesRequest list;
+  list.set_action("user.disable");
+  v1::ListAuditEntriesResponse entries;
+  SB_REQUIRE_GRPC_OK(f.stub().ListAuditEntries(f.Ctx(acme.admin_token).get(), list, &entries));
+  REQUIRE(entries.entries_size() == 1);
+  CHECK(entries.entries(0).client().ip_address() == "127.0.0.1");
 }
 
 }  // namespace
