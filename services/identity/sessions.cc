@@ -64,6 +64,10 @@ std::string LoginKey(const std::string& tenant_slug, const std::string& login) {
 
 std::string AddressKey(const ClientAddress& client) { return absl::StrCat("login-ip:", client.ip); }
 
+// Failures of one account, however its login was typed (name or email, with or without the
+// tenant): the account's 100-failure limit holds across all of them.
+std::string UserKey(const std::string& user_id) { return absl::StrCat("login-user:", user_id); }
+
 // Second-factor failures of a user. Unlike the account key a correct password does not clear
 // it, so knowing the password does not buy unlimited guesses at the code.
 std::string TotpKey(const std::string& user_id) { return absl::StrCat("totp:", user_id); }
@@ -292,6 +296,13 @@ grpc::Status IdentityService::Login(grpc::ServerContext* context, const v1::Logi
                            "AND ($2 = '' OR t.slug = $2) LIMIT 2"),
               login, slug);
           if (r.size() == 1) c.user = UserFromRow(r[0], options_.avatar_url_prefix);
+          // Looked up for unknown logins too (a key nobody has), so both paths do the same work.
+          const std::optional<absl::Duration> user_lock =
+              Throttle::LockedFor(tx, UserKey(c.user ? c.user->user.id() : "-"), now);
+          if (c.user && user_lock) {
+            c.locked = user_lock;
+            return c;
+          }
           // Run for known and unknown logins alike: both paths issue the same statements.
           pqxx::result t = tx.exec_params(
               "SELECT id FROM identity.tenants WHERE slug = $1 OR slug = $2 "
@@ -328,6 +339,9 @@ grpc::Status IdentityService::Login(grpc::ServerContext* context, const v1::Logi
       if (!password_ok) {
         Throttle::RecordFailure(tx, account_key, AccountThrottle(), now);
         Throttle::RecordFailure(tx, address_key, AddressThrottle(), now);
+        if (candidate.user) {
+          Throttle::RecordFailure(tx, UserKey(candidate.user->user.id()), AccountThrottle(), now);
+        }
         // Unknown logins are audited too (attempts on accounts that do not exist are worth
         // seeing), which also keeps the two failures' work, and so their timing, alike.
         if (candidate.user) {
@@ -355,6 +369,7 @@ grpc::Status IdentityService::Login(grpc::ServerContext* context, const v1::Logi
       }
       UserRecord& user = *loaded;
       Throttle::Clear(tx, account_key);
+      Throttle::Clear(tx, UserKey(user.user.id()));
       if (absl::Status allowed = LoginAllowed(tx, user.user); !allowed.ok()) {
         WriteAudit(
             tx, SelfActor(user.user), client,

@@ -234,6 +234,7 @@ std::vector<std::string> Dedup(const google::protobuf::RepeatedPtrField<std::str
 
 // Throttle keys of a user's logins, cleared when an admin unlocks them.
 void ClearLoginLocks(pqxx::work& tx, const std::string& tenant_id, const v1::User& user) {
+  tx.exec_params("DELETE FROM identity.throttle WHERE key = 'login-user:' || $1", user.id());
   tx.exec_params(
       "DELETE FROM identity.throttle WHERE key IN (SELECT 'login:' || s || ':' || l FROM "
       "(SELECT slug FROM identity.tenants WHERE id = $1 UNION ALL SELECT '*') AS a(s), "

@@ -410,6 +410,41 @@ TEST_CASE("Failed logins are throttled with a retry delay", "[sessions]") {
         grpc::UNAUTHENTICATED);
 }
 
+TEST_CASE("The account lock counts failures however the login was typed", "[sessions]") {
+  IdentityFixture f;
+  TenantInfo acme = f.CreateTenant("acme");
+  CreateUserWithEmail(f, acme.admin_token, "anna", "anna@acme.example");
+  v1::LoginResponse resp;
+  // Three wrong passwords by login name, three by email (one without the tenant): no single
+  // spelling reaches the limit, the account does.
+  for (const auto& [slug, login] :
+       std::vector<std::pair<std::string, std::string>>{{"acme", "anna"},
+                                                        {"acme", "anna"},
+                                                        {"acme", "anna"},
+                                                        {"acme", "anna@acme.example"},
+                                                        {"acme", "ANNA@acme.example"},
+                                                        {"", "anna@acme.example"}}) {
+    REQUIRE(LoginRaw(f, LoginReq(slug, login, "Wrong-Password-123"), &resp).error_code() ==
+            grpc::UNAUTHENTICATED);
+  }
+  grpc::Status s = LoginRaw(f, LoginReq("acme", "anna"), &resp);
+  CHECK(s.error_code() == grpc::RESOURCE_EXHAUSTED);
+  CHECK(resp.tokens().access_token().empty());
+  // An admin's password reset clears the lock with the password.
+  v1::ListUsersRequest list;
+  list.set_query("anna");
+  v1::ListUsersResponse users;
+  SB_REQUIRE_GRPC_OK(f.stub().ListUsers(f.Ctx(acme.admin_token).get(), list, &users));
+  REQUIRE(users.users_size() == 1);
+  v1::ResetUserPasswordRequest reset;
+  reset.set_user_id(users.users(0).id());
+  reset.set_new_password("Fresh-Start-Password-9");
+  v1::ResetUserPasswordResponse done;
+  SB_REQUIRE_GRPC_OK(f.stub().ResetUserPassword(f.Ctx(acme.admin_token).get(), reset, &done));
+  CHECK(f.Login("acme", "anna", "Fresh-Start-Password-9").status() ==
+        v1::LoginResponse::STATUS_PASSWORD_CHANGE_REQUIRED);
+}
+
 TEST_CASE("Refresh tokens rotate; reusing an old one revokes the whole session", "[sessions]") {
   IdentityFixture f;
   f.CreateTenant("acme");
