@@ -16,6 +16,7 @@ struct IdentityFlags {
   std::string platform_admin_login = "superadmin";
   std::string platform_admin_password;
   absl::Duration access_token_ttl = absl::Minutes(15);
+  std::string secrets_key;
   bool demo_tenant = false;
   std::string demo_password = "Demo-Switchboard-2026";
 };
@@ -35,6 +36,11 @@ app::ModuleSpec IdentityModule() {
             set.Add("platform_admin_password", &flags->platform_admin_password,
                     "Password of the platform admin created on first start (when no platform "
                     "admin exists yet). Empty: none is created.");
+            set.Add("secrets_key", &flags->secrets_key,
+                    "32 random bytes, base64 (openssl rand -base64 32): seals TOTP secrets and "
+                    "token-signing private keys in PostgreSQL. Empty: stored unsealed (local "
+                    "runs only). Keep it in a Kubernetes Secret; losing it disables 2FA of every "
+                    "user and rotates the signing keys.");
             set.Add("demo_tenant", &flags->demo_tenant,
                     "Create the demo tenant 'demo' (admin, supervisor, agent1..3) on first start, "
                     "for local runs (tools/run).");
@@ -55,6 +61,7 @@ app::ModuleSpec IdentityModule() {
         IdentityOptions options;
         options.internal_token = token;
         options.access_token_ttl = flags->access_token_ttl;
+        options.secrets_key = flags->secrets_key;
         absl::StatusOr<std::unique_ptr<IdentityService>> created =
             IdentityService::Create(IdentityDeps{.pg = platform.pg(),
                                                  .clock = platform.clock(),

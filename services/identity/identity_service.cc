@@ -119,15 +119,17 @@ absl::StatusOr<std::unique_ptr<IdentityService>> IdentityService::Create(Identit
   if (options.internal_token.empty()) {
     return absl::InvalidArgumentError("identity: an internal service token is required");
   }
+  SB_ASSIGN_OR_RETURN(Sealer sealer, Sealer::FromBase64Key(options.secrets_key));
   std::unique_ptr<IdentityService> service(new IdentityService(deps, std::move(options)));
   IdentityService& s = *service;
+  s.sealer_ = std::move(sealer);
   s.verifier_ = std::make_unique<auth::JwtVerifier>(
       auth::JwtVerifierOptions{.issuer = s.options_.issuer,
                                .audience = s.options_.audience,
                                .leeway = s.options_.token_leeway},
       deps.clock);
-  s.keys_ =
-      std::make_unique<KeyRing>(deps.pg, deps.clock, *s.verifier_, s.options_.access_token_ttl);
+  s.keys_ = std::make_unique<KeyRing>(deps.pg, deps.clock, *s.verifier_,
+                                      s.options_.access_token_ttl, s.sealer_);
   SB_RETURN_IF_ERROR(s.keys_->Load());
   s.api_keys_ = std::make_unique<LocalApiKeys>(s);
   s.authenticator_ = std::make_unique<auth::Authenticator>(

@@ -29,6 +29,7 @@
 #include "libs/pg/pool.h"
 #include "services/identity/audit.h"
 #include "services/identity/crypto/password_hasher.h"
+#include "services/identity/crypto/sealer.h"
 #include "services/identity/key_ring.h"
 #include "services/identity/org_placement.h"
 #include "services/identity/revocation_publisher.h"
@@ -55,6 +56,9 @@ struct IdentityOptions {
   PasswordHasher::Params password_hash;
   // The shared service credential for "Internal:" RPCs.
   std::string internal_token;
+  // 32 bytes, base64: seals TOTP secrets and signing private keys at rest (crypto/sealer.h).
+  // Empty: stored as they are (local runs).
+  std::string secrets_key;
   // The Redis sorted set revocations are published to (libs/auth/revocation_list.h).
   std::string revocation_key = "sb:auth:revocations";
   // Clock skew allowed when verifying tokens.
@@ -315,6 +319,7 @@ class IdentityService final : public v1::IdentityService::Service {
   std::unique_ptr<auth::Authenticator> authenticator_;
   auth::Authorizer authorizer_;
   PasswordHasher hasher_;
+  Sealer sealer_;
   RevocationPublisher publisher_;
 
   // Background upkeep (Start/Stop): publishing revocations every second, reloading the signing

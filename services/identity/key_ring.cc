@@ -5,6 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
+#include "services/identity/pg_util.h"
+#include "spdlog/spdlog.h"
 
 namespace sb::identity {
 namespace {
@@ -22,14 +24,17 @@ struct KeyRow {
 }  // namespace
 
 KeyRing::KeyRing(pg::Pool& pg, const Clock& clock, auth::JwtVerifier& verifier,
-                 absl::Duration token_lifetime, absl::Duration rotate_after)
+                 absl::Duration token_lifetime, const Sealer& sealer, absl::Duration rotate_after)
     : pg_(pg),
       clock_(clock),
       verifier_(verifier),
       token_lifetime_(token_lifetime),
-      rotate_after_(rotate_after) {}
+      rotate_after_(rotate_after),
+      sealer_(sealer) {}
 
-absl::Status KeyRing::Load() {
+absl::Status KeyRing::Load() { return LoadOnce(/*retried=*/false); }
+
+absl::Status KeyRing::LoadOnce(bool retried) {
   const absl::Time now = clock_.Now();
   absl::StatusOr<std::vector<KeyRow>> rows = pg_.Run([&](pqxx::work& tx)
                                                          -> absl::StatusOr<std::vector<KeyRow>> {
@@ -47,8 +52,8 @@ absl::Status KeyRing::Load() {
           "INSERT INTO identity.signing_keys (key_id, algorithm, private_pem, public_pem, state, "
           "created_at, activated_at) VALUES ($1, 'EdDSA', $2, $3, $4::smallint, to_timestamp($5), "
           "CASE WHEN $4::smallint = 2 THEN to_timestamp($5) END)",
-          NewUuid().substr(0, 8) + absl::StrCat(absl::ToUnixSeconds(now)), *private_pem,
-          key->PublicPem(), state, now_s);
+          NewUuid().substr(0, 8) + absl::StrCat(absl::ToUnixSeconds(now)),
+          sealer_.Seal(*private_pem), key->PublicPem(), state, now_s);
       return absl::OkStatus();
     };
     auto retire_active = [&] {
@@ -106,13 +111,37 @@ absl::Status KeyRing::Load() {
   std::vector<auth::VerificationKey> verification;
   std::optional<auth::JwtSigner> signer;
   std::vector<PublicSigningKey> pub;
+  std::vector<std::string> unreadable;
   for (const KeyRow& row : *rows) {
-    SB_ASSIGN_OR_RETURN(auth::Ed25519Key key, auth::Ed25519Key::FromPrivatePem(row.private_pem));
+    absl::StatusOr<std::string> pem = sealer_.Open(row.private_pem);
+    absl::StatusOr<auth::Ed25519Key> parsed =
+        pem.ok() ? auth::Ed25519Key::FromPrivatePem(*pem) : pem.status();
+    if (!parsed.ok()) {
+      // Sealed with a key this process does not have (a lost or changed --secrets_key).
+      spdlog::error("identity: signing key {} cannot be read: {}", row.key_id,
+                    parsed.status().ToString());
+      unreadable.push_back(row.key_id);
+      continue;
+    }
+    const auth::Ed25519Key& key = *parsed;
     verification.push_back({row.key_id, key.PublicOnly(), row.pub.not_after});
     if (row.pub.state == 2 && !signer) signer.emplace(row.key_id, key);
     pub.push_back(row.pub);
   }
-  if (!signer) return absl::InternalError("no active signing key after Load");
+  if (!signer) {
+    if (unreadable.empty() || retried)
+      return absl::InternalError("no active signing key after Load");
+    // Retire what cannot be read (tokens it signed stop verifying: their users log in again) and
+    // let the next Load make a fresh key.
+    SB_RETURN_IF_ERROR(pg_.Run([&](pqxx::work& tx) {
+      tx.exec_params(
+          "UPDATE identity.signing_keys SET state = 3, not_after = to_timestamp($2) "
+          "WHERE key_id = ANY($1::text[])",
+          PgArray(unreadable), ToEpoch(now));
+      return absl::OkStatus();
+    }));
+    return LoadOnce(/*retried=*/true);
+  }
   verifier_.SetKeys(std::move(verification));
   std::lock_guard lock(mu_);
   signer_ = std::move(signer);

@@ -9,8 +9,8 @@
 // expired), and gives the verifier the current public keys. The service calls Load() again every
 // few minutes, so every replica follows the rotation.
 //
-// The private keys are stored as PEM in the identity schema; operators should restrict that
-// schema to the identity service's database role. Thread-safe.
+// The private keys are stored as PEM in the identity schema, sealed with --secrets_key when one is
+// configured (crypto/sealer.h). Thread-safe.
 
 #include <memory>
 #include <mutex>
@@ -23,6 +23,7 @@
 #include "libs/auth/jwt.h"
 #include "libs/common/clock.h"
 #include "libs/pg/pool.h"
+#include "services/identity/crypto/sealer.h"
 
 namespace sb::identity {
 
@@ -37,8 +38,10 @@ struct PublicSigningKey {
 
 class KeyRing {
  public:
+  // `sealer` seals the private keys in the table; it must outlive the ring.
   KeyRing(pg::Pool& pg, const Clock& clock, auth::JwtVerifier& verifier,
-          absl::Duration token_lifetime, absl::Duration rotate_after = absl::Hours(24 * 30));
+          absl::Duration token_lifetime, const Sealer& sealer,
+          absl::Duration rotate_after = absl::Hours(24 * 30));
 
   // Reads (and if needed creates or rotates) the keys. Unavailable when PostgreSQL is down.
   absl::Status Load();
@@ -47,11 +50,14 @@ class KeyRing {
   std::vector<PublicSigningKey> PublicKeys() const;
 
  private:
+  absl::Status LoadOnce(bool retried);
+
   pg::Pool& pg_;
   const Clock& clock_;
   auth::JwtVerifier& verifier_;
   const absl::Duration token_lifetime_;
   const absl::Duration rotate_after_;
+  const Sealer& sealer_;
 
   mutable std::mutex mu_;
   std::optional<auth::JwtSigner> signer_;  // guarded by mu_

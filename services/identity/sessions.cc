@@ -26,6 +26,7 @@
 #include "services/identity/pg_util.h"
 #include "services/identity/throttle.h"
 #include "services/identity/validation.h"
+#include "spdlog/spdlog.h"
 
 namespace sb::identity {
 namespace {
@@ -128,7 +129,20 @@ struct TotpRow {
   absl::Time pending_expires_at = absl::InfinitePast();
 };
 
-std::optional<TotpRow> LoadTotp(pqxx::work& tx, const std::string& user_id, bool for_update) {
+// Secrets that do not open (sealed with another key) read as none: no code will match them.
+std::string OpenSecret(const Sealer& sealer, const std::string& stored,
+                       const std::string& user_id) {
+  absl::StatusOr<std::string> opened = sealer.Open(stored);
+  if (!opened.ok()) {
+    spdlog::error("identity: the TOTP secret of user {} does not open: {}", user_id,
+                  opened.status().ToString());
+    return "";
+  }
+  return *std::move(opened);
+}
+
+std::optional<TotpRow> LoadTotp(pqxx::work& tx, const Sealer& sealer, const std::string& user_id,
+                                bool for_update) {
   pqxx::result r =
       tx.exec_params(absl::StrCat("SELECT encode(totp_secret, 'hex'), totp_last_step, "
                                   "encode(totp_pending_secret, 'hex'), "
@@ -138,9 +152,13 @@ std::optional<TotpRow> LoadTotp(pqxx::work& tx, const std::string& user_id, bool
                      user_id);
   if (r.empty()) return std::nullopt;
   TotpRow row;
-  if (!r[0][0].is_null()) row.secret = absl::HexStringToBytes(r[0][0].as<std::string>());
+  if (!r[0][0].is_null()) {
+    row.secret = OpenSecret(sealer, absl::HexStringToBytes(r[0][0].as<std::string>()), user_id);
+  }
   row.last_step = r[0][1].as<int64_t>();
-  if (!r[0][2].is_null()) row.pending = absl::HexStringToBytes(r[0][2].as<std::string>());
+  if (!r[0][2].is_null()) {
+    row.pending = OpenSecret(sealer, absl::HexStringToBytes(r[0][2].as<std::string>()), user_id);
+  }
   row.pending_expires_at = TimeFromEpoch(r[0][3]);
   return row;
 }
@@ -446,7 +464,7 @@ grpc::Status IdentityService::CompleteLogin(grpc::ServerContext* context,
       }
       std::string failure;
       if (by_totp) {
-        std::optional<TotpRow> totp = LoadTotp(tx, user_id, false);
+        std::optional<TotpRow> totp = LoadTotp(tx, sealer_, user_id, false);
         const CodeCheck check = CheckTotpCode(tx, user_id, totp ? totp->secret : "", code, now);
         if (check == CodeCheck::kWrong) failure = "invalid code";
         if (check == CodeCheck::kReplayed) failure = "code already used";
@@ -811,7 +829,7 @@ grpc::Status IdentityService::EnrollTotp(grpc::ServerContext* context,
       tx.exec_params(
           "UPDATE identity.users SET totp_pending_secret = decode($2, 'hex'), "
           "totp_pending_expires_at = to_timestamp($3) WHERE id = $1",
-          caller.user_id, absl::BytesToHexString(secret), ToEpoch(expires));
+          caller.user_id, absl::BytesToHexString(sealer_.Seal(secret)), ToEpoch(expires));
       WriteAudit(tx, AuditActor::Of(caller), client, UserAudit(user.user, "totp.enroll", 1));
       response->set_secret(Base32Encode(secret));
       response->set_otpauth_uri(uri);
@@ -841,7 +859,7 @@ grpc::Status IdentityService::ActivateTotp(grpc::ServerContext* context,
       outcome = absl::OkStatus();
       response->Clear();
       SB_ASSIGN_OR_RETURN(UserRecord user, LoadUser(tx, caller.tenant_id, caller.user_id, true));
-      std::optional<TotpRow> totp = LoadTotp(tx, caller.user_id, false);
+      std::optional<TotpRow> totp = LoadTotp(tx, sealer_, caller.user_id, false);
       if (user.totp_enabled) {
         return absl::FailedPreconditionError("TOTP is already enabled");
       }
@@ -913,7 +931,7 @@ grpc::Status IdentityService::ResetTotp(grpc::ServerContext* context,
         if (std::optional<absl::Duration> locked = LockedFor(tx, {totp_key}, now)) {
           return Throttled(*locked);
         }
-        std::optional<TotpRow> totp = LoadTotp(tx, user_id, false);
+        std::optional<TotpRow> totp = LoadTotp(tx, sealer_, user_id, false);
         const CodeCheck check =
             CheckTotpCode(tx, user_id, totp ? totp->secret : "", request->code(), now);
         if (check != CodeCheck::kOk) {
@@ -958,7 +976,7 @@ grpc::Status IdentityService::RegenerateRecoveryCodes(
       if (std::optional<absl::Duration> locked = LockedFor(tx, {totp_key}, now)) {
         return Throttled(*locked);
       }
-      std::optional<TotpRow> totp = LoadTotp(tx, caller.user_id, false);
+      std::optional<TotpRow> totp = LoadTotp(tx, sealer_, caller.user_id, false);
       const CodeCheck check =
           CheckTotpCode(tx, caller.user_id, totp ? totp->secret : "", request->code(), now);
       if (check != CodeCheck::kOk) {

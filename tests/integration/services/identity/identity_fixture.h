@@ -50,7 +50,13 @@ struct TenantInfo {
 };
 
 struct FixtureOptions {
-  IdentityOptions identity;  // internal_token and revocation_key are filled in by the fixture
+  // internal_token and revocation_key are filled in by the fixture; secrets are sealed at rest
+  // with a test key, as in production.
+  IdentityOptions identity = [] {
+    IdentityOptions o;
+    o.secrets_key = "c3dpdGNoYm9hcmQtdGVzdC1zZWNyZXRzLWtleS0zMmI=";
+    return o;
+  }();
   // Cheap argon2 parameters keep the suite fast; the production defaults are tested separately.
   bool fast_hashing = true;
 };

@@ -9,6 +9,8 @@
 #include "libs/common/fake_clock.h"
 #include "libs/common/ids.h"
 #include "libs/testing/eventually.h"
+#include "services/identity/crypto/sealer.h"
+#include "services/identity/crypto/totp.h"
 #include "services/identity/key_ring.h"
 #include "tests/integration/services/identity/identity_fixture.h"
 
@@ -43,7 +45,8 @@ TEST_CASE("KeyRing announces the next key a day ahead, rotates, and retires the 
   IdentityFixture f;
   FakeClock clock(absl::Now());
   auth::JwtVerifier verifier({.issuer = "switchboard-identity", .audience = "switchboard"}, clock);
-  KeyRing ring(f.pg(), clock, verifier, absl::Minutes(15), absl::Hours(24 * 30));
+  const Sealer sealer = *Sealer::FromBase64Key(f.options().secrets_key);
+  KeyRing ring(f.pg(), clock, verifier, absl::Minutes(15), sealer, absl::Hours(24 * 30));
   REQUIRE(ring.Load().ok());
   std::vector<PublicSigningKey> keys = ring.PublicKeys();
   REQUIRE(keys.size() == 1);
@@ -115,9 +118,10 @@ TEST_CASE("ServiceAuth authenticates identity's tokens and API keys from another
   CHECK(absl::IsNotFound(service_auth.authorizer().Check(
       *p, auth::perm::kCallsRead,
       {.type = "call", .tenant_id = NewUuid(), .owner_user_id = agent})));
-  CHECK(absl::IsUnauthenticated(service_auth.authenticator()
-                                    .Authenticate(token.substr(0, token.size() - 2) + "AA")
-                                    .status()));
+  std::string tampered = token;
+  const size_t mid = token.rfind('.') + 20;  // a character inside the signature
+  tampered[mid] = tampered[mid] == 'A' ? 'B' : 'A';
+  CHECK(absl::IsUnauthenticated(service_auth.authenticator().Authenticate(tampered).status()));
 
   SECTION("API keys are resolved through identity's IntrospectToken") {
     v1::CreateApiKeyRequest req;
@@ -150,6 +154,53 @@ TEST_CASE("ServiceAuth authenticates identity's tokens and API keys from another
     CHECK(absl::Now() - at < absl::Seconds(1));
   }
   service_auth.Stop();
+}
+
+TEST_CASE("With a secrets key, signing keys and TOTP secrets are sealed at rest", "[keys]") {
+  IdentityFixture f;
+  REQUIRE_FALSE(f.options().secrets_key.empty());
+  TenantInfo acme = f.CreateTenant("acme");
+  absl::StatusOr<std::vector<std::string>> pems =
+      f.pg().Run([](pqxx::work& tx) -> absl::StatusOr<std::vector<std::string>> {
+        std::vector<std::string> out;
+        for (const auto& row : tx.exec("SELECT private_pem FROM identity.signing_keys")) {
+          out.push_back(row[0].as<std::string>());
+        }
+        return out;
+      });
+  REQUIRE(pems.ok());
+  REQUIRE_FALSE(pems->empty());
+  for (const std::string& pem : *pems) {
+    CHECK(pem.rfind("sb1:", 0) == 0);
+    CHECK(pem.find("PRIVATE KEY") == std::string::npos);
+  }
+  v1::TotpEnrollment enrollment;
+  SB_REQUIRE_GRPC_OK(f.stub().EnrollTotp(f.Ctx(acme.admin_token).get(), {}, &enrollment));
+  absl::StatusOr<std::string> stored =
+      f.pg().Run([&](pqxx::work& tx) -> absl::StatusOr<std::string> {
+        return pqxx::binarystring(
+                   tx.exec_params1("SELECT totp_pending_secret FROM identity.users WHERE id = $1",
+                                   acme.admin_id)[0])
+            .str();
+      });
+  REQUIRE(stored.ok());
+  CHECK(stored->rfind("sb1:", 0) == 0);
+  absl::StatusOr<std::string> raw = Base32Decode(enrollment.secret());
+  REQUIRE(raw.ok());
+  CHECK(stored->find(*raw) == std::string::npos);
+
+  SECTION("a ring that cannot open the keys (lost secrets_key) makes a fresh one and goes on") {
+    FakeClock clock(absl::Now());
+    auth::JwtVerifier verifier({.issuer = "switchboard-identity", .audience = "switchboard"},
+                               clock);
+    const Sealer other = *Sealer::FromBase64Key("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=");
+    KeyRing ring(f.pg(), clock, verifier, absl::Minutes(15), other);
+    REQUIRE(ring.Load().ok());
+    int active = 0;
+    for (const PublicSigningKey& k : ring.PublicKeys()) active += k.state == 2;
+    CHECK(active == 1);
+    CHECK(ring.Sign(Claims(clock.Now())).ok());
+  }
 }
 
 }  // namespace

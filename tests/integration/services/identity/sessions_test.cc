@@ -15,6 +15,7 @@
 #include "libs/auth/signing_key.h"
 #include "libs/common/ids.h"
 #include "libs/testing/eventually.h"
+#include "services/identity/crypto/sealer.h"
 #include "services/identity/crypto/totp.h"
 #include "switchboard/common/v1/errors.pb.h"
 #include "tests/integration/services/identity/identity_fixture.h"
@@ -752,7 +753,11 @@ TEST_CASE("GetSigningKeys lists the key that signs tokens; forged tokens are ref
   // Forgeries, with claims that are otherwise those of a real, logged-in user.
   const std::string real_pem =
       SqlText(f, "SELECT private_pem FROM identity.signing_keys WHERE state = 2 LIMIT 1");
-  absl::StatusOr<auth::Ed25519Key> real_key = auth::Ed25519Key::FromPrivatePem(real_pem);
+  // The private key is sealed at rest with the service's secrets key.
+  absl::StatusOr<std::string> opened =
+      Sealer::FromBase64Key(f.options().secrets_key)->Open(real_pem);
+  REQUIRE(opened.ok());
+  absl::StatusOr<auth::Ed25519Key> real_key = auth::Ed25519Key::FromPrivatePem(*opened);
   REQUIRE(real_key.ok());
   absl::StatusOr<auth::Ed25519Key> other_key = auth::Ed25519Key::Generate();
   REQUIRE(other_key.ok());

@@ -13,6 +13,7 @@
 #include "services/identity/crypto/password_hasher.h"
 #include "services/identity/crypto/password_policy.h"
 #include "services/identity/crypto/qr_code.h"
+#include "services/identity/crypto/sealer.h"
 #include "services/identity/crypto/secrets.h"
 #include "services/identity/crypto/totp.h"
 
@@ -583,4 +584,29 @@ TEST_CASE("QR codes reject empty and oversized text and bad module sizes", "[ide
 }
 
 }  // namespace
+
+TEST_CASE("Sealer seals with AES-256-GCM, refuses tampering and passes legacy values through",
+          "[identity][sealer]") {
+  REQUIRE(absl::IsInvalidArgument(Sealer::FromBase64Key("c2hvcnQ=").status()));
+  REQUIRE(absl::IsInvalidArgument(Sealer::FromBase64Key("***").status()));
+  const Sealer sealer = *Sealer::FromBase64Key("c3dpdGNoYm9hcmQtdGVzdC1zZWNyZXRzLWtleS0zMmI=");
+  const std::string secret("totp\0secret bytes", 18);
+  const std::string sealed = sealer.Seal(secret);
+  CHECK(sealed.rfind("sb1:", 0) == 0);
+  CHECK(sealed.find("secret") == std::string::npos);
+  CHECK(sealer.Seal(secret) != sealed);  // a fresh nonce each time
+  CHECK(*sealer.Open(sealed) == secret);
+  CHECK(*sealer.Open("legacy plain value") == "legacy plain value");
+  std::string tampered = sealed;
+  tampered[tampered.size() - 3] = tampered[tampered.size() - 3] == 'A' ? 'B' : 'A';
+  CHECK(absl::IsDataLoss(sealer.Open(tampered).status()));
+  const Sealer other = *Sealer::FromBase64Key("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=");
+  CHECK(absl::IsDataLoss(other.Open(sealed).status()));
+  const Sealer none;
+  CHECK_FALSE(none.enabled());
+  CHECK(none.Seal(secret) == secret);
+  CHECK(absl::IsFailedPrecondition(none.Open(sealed).status()));
+  CHECK(absl::IsDataLoss(sealer.Open("sb1:AAAA").status()));
+}
+
 }  // namespace sb::identity
