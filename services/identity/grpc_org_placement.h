@@ -11,13 +11,13 @@
 #include <functional>
 #include <mutex>
 
+#include "libs/auth/org_scope_facts.h"
 #include "services/identity/org_placement.h"
 #include "switchboard/org/v1/org_service.grpc.pb.h"
 
 namespace sb::identity {
 
-// Makes the channel on first use (Platform::ChannelTo is valid only once the server listens).
-using ChannelFactory = std::function<std::shared_ptr<grpc::Channel>()>;
+using auth::ChannelFactory;
 
 class GrpcOrgPlacement final : public OrgPlacement {
  public:
