@@ -39,8 +39,8 @@ app::ModuleSpec IdentityModule() {
             set.Add("secrets_key", &flags->secrets_key,
                     "32 random bytes, base64 (openssl rand -base64 32): seals TOTP secrets and "
                     "token-signing private keys in PostgreSQL. Empty: stored unsealed (local "
-                    "runs only). Keep it in a Kubernetes Secret; losing it disables 2FA of every "
-                    "user and rotates the signing keys.");
+                    "runs only). Keep it in a Kubernetes Secret: if it is lost, everyone logs in "
+                    "again and users with TOTP need a recovery code or an admin's TOTP reset");
             set.Add("demo_tenant", &flags->demo_tenant,
                     "Create the demo tenant 'demo' (admin, supervisor, agent1..3) on first start, "
                     "for local runs (tools/run).");
