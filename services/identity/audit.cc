@@ -1,7 +1,7 @@
 #include "services/identity/audit.h"
 
 #include "libs/common/ids.h"
-#include "services/identity/pg_util.h"
+#include "libs/pg/fields.h"
 
 namespace sb::identity {
 
@@ -13,9 +13,9 @@ void WriteAudit(pqxx::work& tx, const AuditActor& actor, const ClientAddress& cl
       "client_ip, user_agent, changes) VALUES ($1, $2, $3, $4, "
       "COALESCE(NULLIF($5, ''), (SELECT display_name FROM identity.users WHERE id = $3::uuid), "
       "''), $6, $7, $8, $9, $10, $11, $12, $13::jsonb)",
-      record.tenant_id, NewUuid(), NullIfEmpty(actor.user_id), NullIfEmpty(actor.api_key_id),
-      actor.display_name, record.action, record.target_type, record.target_id,
-      record.target_display_name, record.result, client.ip, client.user_agent,
+      record.tenant_id, NewUuid(), pg::NullIfEmpty(actor.user_id),
+      pg::NullIfEmpty(actor.api_key_id), actor.display_name, record.action, record.target_type,
+      record.target_id, record.target_display_name, record.result, client.ip, client.user_agent,
       record.changes.dump());
 }
 

@@ -8,15 +8,15 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "libs/app/paging.h"
 #include "libs/app/rpc_errors.h"
+#include "libs/app/validation.h"
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
+#include "libs/pg/fields.h"
 #include "services/identity/crypto/secrets.h"
 #include "services/identity/identity_service.h"
-#include "services/identity/paging.h"
-#include "services/identity/pg_util.h"
 #include "services/identity/throttle.h"
-#include "services/identity/validation.h"
 
 namespace sb::identity {
 namespace {
@@ -60,19 +60,19 @@ v1::ApiKey ApiKeyFromRow(const pqxx::row& row, absl::Time now) {
   key.set_name(row[2].as<std::string>());
   key.set_description(row[3].as<std::string>());
   key.set_key_prefix(row[4].as<std::string>());
-  for (const auth::Grant& g : auth::PermissionSet::FromTexts(TextArray(row[5])).Grants()) {
+  for (const auth::Grant& g : auth::PermissionSet::FromTexts(pg::TextArray(row[5])).Grants()) {
     v1::PermissionGrant* p = key.add_permissions();
     p->set_permission(g.permission);
     p->set_scope(static_cast<cv1::Scope>(g.scope));
   }
   key.set_created_by_user_id(row[6].as<std::string>());
-  SetTimestamp(key.mutable_created_at(), row[7]);
-  SetTimestamp(key.mutable_last_used_at(), row[8]);
-  SetTimestamp(key.mutable_expires_at(), row[9]);
-  SetTimestamp(key.mutable_revoked_at(), row[10]);
+  pg::SetTimestamp(key.mutable_created_at(), row[7]);
+  pg::SetTimestamp(key.mutable_last_used_at(), row[8]);
+  pg::SetTimestamp(key.mutable_expires_at(), row[9]);
+  pg::SetTimestamp(key.mutable_revoked_at(), row[10]);
   if (!row[10].is_null()) {
     key.set_state(v1::ApiKey::STATE_REVOKED);
-  } else if (!row[9].is_null() && TimeFromEpoch(row[9]) <= now) {
+  } else if (!row[9].is_null() && pg::TimeFromEpoch(row[9]) <= now) {
     key.set_state(v1::ApiKey::STATE_EXPIRED);
   } else {
     key.set_state(v1::ApiKey::STATE_ACTIVE);
@@ -101,9 +101,9 @@ v1::Pin PinFromRow(const pqxx::row& row) {
   pin.set_user_id(row[2].as<std::string>());
   pin.set_label(row[3].as<std::string>());
   pin.set_created_by_user_id(Text(row[4]));
-  SetTimestamp(pin.mutable_created_at(), row[5]);
-  SetTimestamp(pin.mutable_last_used_at(), row[6]);
-  SetTimestamp(pin.mutable_expires_at(), row[7]);
+  pg::SetTimestamp(pin.mutable_created_at(), row[5]);
+  pg::SetTimestamp(pin.mutable_last_used_at(), row[6]);
+  pg::SetTimestamp(pin.mutable_expires_at(), row[7]);
   return pin;
 }
 
@@ -177,8 +177,8 @@ v1::SipCredential SipCredentialFromRow(const pqxx::row& row) {
   c.set_tenant_id(row[1].as<std::string>());
   c.set_username(row[2].as<std::string>());
   c.set_realm(row[3].as<std::string>());
-  SetTimestamp(c.mutable_created_at(), row[4]);
-  SetTimestamp(c.mutable_rotated_at(), row[5]);
+  pg::SetTimestamp(c.mutable_created_at(), row[4]);
+  pg::SetTimestamp(c.mutable_rotated_at(), row[5]);
   return c;
 }
 
@@ -193,7 +193,7 @@ v1::AuditEntry AuditEntryFromRow(const pqxx::row& row) {
   v1::AuditEntry e;
   e.set_id(row[0].as<std::string>());
   e.set_tenant_id(row[1].as<std::string>());
-  SetTimestamp(e.mutable_occurred_at(), row[2]);
+  pg::SetTimestamp(e.mutable_occurred_at(), row[2]);
   e.set_actor_user_id(Text(row[3]));
   e.set_actor_api_key_id(Text(row[4]));
   e.set_actor_display_name(row[5].as<std::string>());
@@ -204,7 +204,7 @@ v1::AuditEntry AuditEntryFromRow(const pqxx::row& row) {
   e.set_result(static_cast<v1::AuditResult>(row[10].as<int>()));
   e.mutable_client()->set_ip_address(row[11].as<std::string>());
   e.mutable_client()->set_user_agent(row[12].as<std::string>());
-  ParseJsonInto(row[13].as<std::string>(), e.mutable_changes());
+  pg::ParseJsonInto(row[13].as<std::string>(), e.mutable_changes());
   return e;
 }
 
@@ -225,8 +225,8 @@ grpc::Status IdentityService::CreateApiKey(grpc::ServerContext* context,
       return absl::PermissionDeniedError("API keys are created by users, not by API keys");
     }
     const v1::ApiKey& in = request->api_key();
-    SB_ASSIGN_OR_RETURN(std::string name, NormalizeName(in.name(), "api_key.name", true));
-    SB_RETURN_IF_ERROR(ValidateText(in.description(), "api_key.description", 500));
+    SB_ASSIGN_OR_RETURN(std::string name, app::NormalizeName(in.name(), "api_key.name", true));
+    SB_RETURN_IF_ERROR(app::ValidateText(in.description(), "api_key.description", 500));
     if (in.permissions().empty()) {
       return app::FieldError("api_key.permissions", "REQUIRED",
                              "must name at least one permission");
@@ -242,10 +242,10 @@ grpc::Status IdentityService::CreateApiKey(grpc::ServerContext* context,
     const absl::Time now = deps_.clock.Now();
     std::optional<double> expires_at;
     if (in.has_expires_at()) {
-      const absl::Time t = FromProto(in.expires_at());
+      const absl::Time t = pg::FromProto(in.expires_at());
       if (t <= now)
         return app::FieldError("api_key.expires_at", "IN_PAST", "must be in the future");
-      expires_at = ToEpoch(t);
+      expires_at = pg::ToEpoch(t);
     }
     const std::string secret = absl::StrCat(auth::kApiKeyPrefix, RandomUrlToken(32));
     const std::string prefix = secret.substr(0, kApiKeyPrefixLength);
@@ -259,8 +259,8 @@ grpc::Status IdentityService::CreateApiKey(grpc::ServerContext* context,
                        "expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7::text[], $8, "
                        "to_timestamp($9), to_timestamp($10)) RETURNING ",
                        kApiKeyColumns),
-          caller.tenant_id, id, name, in.description(), prefix, Sha256Hex(secret), PgArray(texts),
-          caller.user_id, ToEpoch(now), expires_at);
+          caller.tenant_id, id, name, in.description(), prefix, Sha256Hex(secret),
+          pg::PgArray(texts), caller.user_id, pg::ToEpoch(now), expires_at);
       AuditRecord audit{.tenant_id = caller.tenant_id,
                         .action = "api_key.create",
                         .target_type = "api_key",
@@ -268,7 +268,8 @@ grpc::Status IdentityService::CreateApiKey(grpc::ServerContext* context,
                         .target_display_name = name};
       audit.changes["name"] = name;
       audit.changes["permissions"] = texts;
-      if (expires_at) audit.changes["expires_at"] = absl::FormatTime(FromProto(in.expires_at()));
+      if (expires_at)
+        audit.changes["expires_at"] = absl::FormatTime(pg::FromProto(in.expires_at()));
       WriteAudit(tx, AuditActor::Of(caller), client, audit);
       *response->mutable_api_key() = ApiKeyFromRow(r[0], now);
       response->set_secret(secret);
@@ -286,8 +287,8 @@ grpc::Status IdentityService::ListApiKeys(grpc::ServerContext* context,
     SB_RETURN_IF_ERROR(RequireApiKeyAdmin(caller));
     const std::string fingerprint =
         absl::StrCat("api_keys|", caller.tenant_id, "|", request->include_inactive());
-    SB_ASSIGN_OR_RETURN(Page page,
-                        ParsePage(request->page_size(), request->page_token(), fingerprint));
+    SB_ASSIGN_OR_RETURN(app::Page page,
+                        app::ParsePage(request->page_size(), request->page_token(), fingerprint));
     const absl::Time now = deps_.clock.Now();
     return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
       constexpr char kWhere[] =
@@ -295,18 +296,18 @@ grpc::Status IdentityService::ListApiKeys(grpc::ServerContext* context,
           "(expires_at IS NULL OR expires_at > to_timestamp($3))))";
       const int64_t total =
           tx.exec_params1(absl::StrCat("SELECT count(*)", kWhere), caller.tenant_id,
-                          request->include_inactive(), ToEpoch(now))[0]
+                          request->include_inactive(), pg::ToEpoch(now))[0]
               .as<int64_t>();
       response->clear_api_keys();
       for (const auto& row :
            tx.exec_params(absl::StrCat("SELECT ", kApiKeyColumns, kWhere,
                                        " ORDER BY created_at DESC, id LIMIT $4 OFFSET $5"),
-                          caller.tenant_id, request->include_inactive(), ToEpoch(now), page.limit,
-                          page.offset)) {
+                          caller.tenant_id, request->include_inactive(), pg::ToEpoch(now),
+                          page.limit, page.offset)) {
         *response->add_api_keys() = ApiKeyFromRow(row, now);
       }
       response->set_total_size(static_cast<int32_t>(total));
-      response->set_next_page_token(NextPageToken(page, total, fingerprint));
+      response->set_next_page_token(app::NextPageToken(page, total, fingerprint));
       return absl::OkStatus();
     });
   }());
@@ -357,7 +358,7 @@ grpc::Status IdentityService::RevokeApiKey(grpc::ServerContext* context,
       r = tx.exec_params(absl::StrCat("UPDATE identity.api_keys SET revoked_at = to_timestamp($3) "
                                       "WHERE tenant_id = $1 AND id = $2 RETURNING ",
                                       kApiKeyColumns),
-                         caller.tenant_id, key.id(), ToEpoch(now));
+                         caller.tenant_id, key.id(), pg::ToEpoch(now));
       RevocationPublisher::Record(tx, auth::Revocation::Kind::kApiKey, key.id());
       WriteAudit(tx, AuditActor::Of(caller), client,
                  AuditRecord{.tenant_id = caller.tenant_id,
@@ -384,13 +385,13 @@ grpc::Status IdentityService::CreatePin(grpc::ServerContext* context,
     SB_RETURN_IF_ERROR(auth::RequireUnrestricted(caller));
     if (request->user_id().empty()) return app::FieldError("user_id", "REQUIRED", "is required");
     if (!request->pin().empty()) SB_RETURN_IF_ERROR(ValidatePin(request->pin()));
-    SB_RETURN_IF_ERROR(ValidateText(request->label(), "label", 100));
+    SB_RETURN_IF_ERROR(app::ValidateText(request->label(), "label", 100));
     const absl::Time now = deps_.clock.Now();
     std::optional<double> expires_at;
     if (request->has_expires_at()) {
-      const absl::Time t = FromProto(request->expires_at());
+      const absl::Time t = pg::FromProto(request->expires_at());
       if (t <= now) return app::FieldError("expires_at", "IN_PAST", "must be in the future");
-      expires_at = ToEpoch(t);
+      expires_at = pg::ToEpoch(t);
     }
     const ClientAddress client = ClientOf(*context);
     return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
@@ -410,7 +411,7 @@ grpc::Status IdentityService::CreatePin(grpc::ServerContext* context,
       for (const auto& row : tx.exec_params(
                "SELECT pin_hash FROM identity.pins WHERE tenant_id = $1 AND user_id = $2 AND "
                "(expires_at IS NULL OR expires_at > to_timestamp($3))",
-               tenant_id, user_id, ToEpoch(now))) {
+               tenant_id, user_id, pg::ToEpoch(now))) {
         hashes.push_back(row[0].as<std::string>());
       }
       auto held = [&](const std::string& pin) {
@@ -441,8 +442,8 @@ grpc::Status IdentityService::CreatePin(grpc::ServerContext* context,
                        "created_by_user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, "
                        "$6, to_timestamp($7), to_timestamp($8)) RETURNING ",
                        kPinColumns),
-          tenant_id, id, user_id, hash, request->label(), NullIfEmpty(caller.user_id), ToEpoch(now),
-          expires_at);
+          tenant_id, id, user_id, hash, request->label(), pg::NullIfEmpty(caller.user_id),
+          pg::ToEpoch(now), expires_at);
       AuditRecord audit{.tenant_id = tenant_id,
                         .action = "pin.create",
                         .target_type = "pin",
@@ -468,8 +469,8 @@ grpc::Status IdentityService::ListPins(grpc::ServerContext* context,
     const std::string requested = request->user_id().empty() ? caller.user_id : request->user_id();
     if (requested.empty()) return app::FieldError("user_id", "REQUIRED", "is required");
     const std::string fingerprint = absl::StrCat("pins|", absl::AsciiStrToLower(requested));
-    SB_ASSIGN_OR_RETURN(Page page,
-                        ParsePage(request->page_size(), request->page_token(), fingerprint));
+    SB_ASSIGN_OR_RETURN(app::Page page,
+                        app::ParsePage(request->page_size(), request->page_token(), fingerprint));
     return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
       SB_ASSIGN_OR_RETURN(UserRecord user, LoadUser(tx, LookupTenant(caller), requested));
       const std::string& tenant_id = user.user.tenant_id();
@@ -492,7 +493,7 @@ grpc::Status IdentityService::ListPins(grpc::ServerContext* context,
         *response->add_pins() = PinFromRow(row);
       }
       response->set_total_size(static_cast<int32_t>(total));
-      response->set_next_page_token(NextPageToken(page, total, fingerprint));
+      response->set_next_page_token(app::NextPageToken(page, total, fingerprint));
       return absl::OkStatus();
     });
   }());
@@ -545,7 +546,7 @@ grpc::Status IdentityService::VerifyPin(grpc::ServerContext* context,
     SB_RETURN_IF_ERROR(authenticator_->RequireService(*context));
     SB_ASSIGN_OR_RETURN(TenantId tenant, TenantId::Parse(request->tenant_id(), "tenant_id"));
     SB_ASSIGN_OR_RETURN(UserId user, UserId::Parse(request->user_id(), "user_id"));
-    SB_RETURN_IF_ERROR(ValidateText(request->call_id(), "call_id", 128));
+    SB_RETURN_IF_ERROR(app::ValidateText(request->call_id(), "call_id", 128));
     const std::string& pin = request->pin();
     // A malformed PIN is a wrong PIN (it counts as a failure), not a bad request.
     const bool well_formed = ValidatePinFormat(pin).ok();
@@ -592,7 +593,7 @@ grpc::Status IdentityService::VerifyPin(grpc::ServerContext* context,
           pqxx::result pins = tx.exec_params(
               "SELECT id, pin_hash FROM identity.pins WHERE tenant_id = $1 AND user_id = $2 AND "
               "(expires_at IS NULL OR expires_at > to_timestamp($3)) ORDER BY created_at, id",
-              tenant.value(), user.value(), ToEpoch(now));
+              tenant.value(), user.value(), pg::ToEpoch(now));
           if (well_formed) {
             for (const auto& row : pins) {
               if (hasher_.Verify(pin, row[1].as<std::string>())) {
@@ -608,7 +609,7 @@ grpc::Status IdentityService::VerifyPin(grpc::ServerContext* context,
             tx.exec_params(
                 "UPDATE identity.pins SET last_used_at = to_timestamp($3) "
                 "WHERE tenant_id = $1 AND id = $2",
-                tenant.value(), out.pin_id, ToEpoch(now));
+                tenant.value(), out.pin_id, pg::ToEpoch(now));
             Throttle::Clear(tx, key);
             audit.result = v1::AUDIT_RESULT_SUCCESS;
             audit.target_id = out.pin_id;
@@ -680,7 +681,7 @@ grpc::Status IdentityService::ResetSipCredential(grpc::ServerContext* context,
           "ha1_md5 = EXCLUDED.ha1_md5, ha1_sha256 = EXCLUDED.ha1_sha256, "
           "rotated_at = EXCLUDED.rotated_at",
           tenant_id, user_id, username, DigestHa1Md5(username, realm, password),
-          DigestHa1Sha256(username, realm, password), ToEpoch(now));
+          DigestHa1Sha256(username, realm, password), pg::ToEpoch(now));
       AuditRecord audit{.tenant_id = tenant_id,
                         .action = "sip_credential.reset",
                         .target_type = "sip_credential",
@@ -829,15 +830,15 @@ grpc::Status IdentityService::ListAuditEntries(grpc::ServerContext* context,
     if (request->has_time_range()) {
       const cv1::TimeRange& range = request->time_range();
       if (range.has_start_time() && range.has_end_time() &&
-          FromProto(range.end_time()) <= FromProto(range.start_time())) {
+          pg::FromProto(range.end_time()) <= pg::FromProto(range.start_time())) {
         return app::FieldError("time_range", "INVALID_RANGE", "must end after it starts");
       }
       if (range.has_start_time()) {
-        start = absl::StrFormat("%.6f", ToEpoch(FromProto(range.start_time())));
+        start = absl::StrFormat("%.6f", pg::ToEpoch(pg::FromProto(range.start_time())));
         absl::StrAppend(&where, " AND occurred_at >= to_timestamp(", param(start), "::float8)");
       }
       if (range.has_end_time()) {
-        end = absl::StrFormat("%.6f", ToEpoch(FromProto(range.end_time())));
+        end = absl::StrFormat("%.6f", pg::ToEpoch(pg::FromProto(range.end_time())));
         absl::StrAppend(&where, " AND occurred_at < to_timestamp(", param(end), "::float8)");
       }
     }
@@ -849,8 +850,8 @@ grpc::Status IdentityService::ListAuditEntries(grpc::ServerContext* context,
     if (!reach.all) {
       // Within a unit subtree: entries whose actor or target user is reached. PIN entries
       // name their user in changes.user_id; SIP credential entries have the user as target.
-      const std::string ids =
-          param(PgArray(std::vector<std::string>(reach.user_ids.begin(), reach.user_ids.end())));
+      const std::string ids = param(
+          pg::PgArray(std::vector<std::string>(reach.user_ids.begin(), reach.user_ids.end())));
       absl::StrAppend(&where, " AND (actor_user_id::text = ANY(", ids,
                       "::text[]) OR (target_type IN ('user', 'sip_credential') AND target_id = "
                       "ANY(",
@@ -860,8 +861,8 @@ grpc::Status IdentityService::ListAuditEntries(grpc::ServerContext* context,
     const std::string fingerprint = absl::StrCat(
         "audit|", tenant_id, "|", actor, "|", request->target_type(), "|", request->target_id(),
         "|", action, "|", start, "|", end, "|", static_cast<int>(request->result()));
-    SB_ASSIGN_OR_RETURN(Page page,
-                        ParsePage(request->page_size(), request->page_token(), fingerprint));
+    SB_ASSIGN_OR_RETURN(app::Page page,
+                        app::ParsePage(request->page_size(), request->page_token(), fingerprint));
 
     return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
       const int64_t total =
@@ -880,7 +881,7 @@ grpc::Status IdentityService::ListAuditEntries(grpc::ServerContext* context,
         *response->add_entries() = AuditEntryFromRow(row);
       }
       response->set_total_size(static_cast<int32_t>(total));
-      response->set_next_page_token(NextPageToken(page, total, fingerprint));
+      response->set_next_page_token(app::NextPageToken(page, total, fingerprint));
       return absl::OkStatus();
     });
   }());

@@ -25,9 +25,11 @@ std::unique_ptr<grpc::ClientContext> GrpcOrgPlacement::Context(const OrgCall& ca
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(absl::ToChronoTime(absl::Now() + deadline_));
   context->AddMetadata(app::kTenantIdHeader, call.tenant_id);
-  if (internal) {
-    context->AddMetadata(auth::kInternalTokenHeader, internal_token_);
-  } else {
+  // Identity vouches for the user it names (it has checked the caller's rights over them, and a
+  // user it has just created is one org has never seen); the caller's own token, when there is one,
+  // bounds what org lets the call do (units and teams within the caller's reach).
+  context->AddMetadata(auth::kInternalTokenHeader, internal_token_);
+  if (!internal && !call.bearer_token.empty()) {
     context->AddMetadata("authorization", absl::StrCat("Bearer ", call.bearer_token));
   }
   return context;
@@ -66,7 +68,8 @@ absl::Status GrpcOrgPlacement::Clone(const OrgCall& call, const std::string& sou
   req.set_source_user_id(source_user_id);
   req.set_target_user_id(target_user_id);
   ov1::UserPlacement resp;
-  auto context = Context(call, true);
+  // With the caller's token: org copies only the units and teams the caller manages.
+  auto context = Context(call, false);
   return FromGrpcStatus(Stub().CloneUserPlacement(context.get(), req, &resp));
 }
 

@@ -10,9 +10,9 @@
 #include "libs/app/rpc_errors.h"
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
+#include "libs/pg/fields.h"
 #include "services/identity/builtin_roles.h"
 #include "services/identity/crypto/secrets.h"
-#include "services/identity/pg_util.h"
 #include "spdlog/spdlog.h"
 
 namespace sb::identity {
@@ -47,11 +47,11 @@ UserRecord UserFromRow(const pqxx::row& row, const std::string& avatar_url_prefi
   u.set_must_change_password(row[12].as<bool>());
   rec.totp_enabled = row[13].as<bool>();
   u.set_totp_enabled(rec.totp_enabled);
-  for (const std::string& role : TextArray(row[14])) u.add_role_ids(role);
-  SetTimestamp(u.mutable_created_at(), row[15]);
-  SetTimestamp(u.mutable_updated_at(), row[16]);
-  if (!row[17].is_null()) SetTimestamp(u.mutable_last_login_at(), row[17]);
-  if (!row[18].is_null()) SetTimestamp(u.mutable_deleted_at(), row[18]);
+  for (const std::string& role : pg::TextArray(row[14])) u.add_role_ids(role);
+  pg::SetTimestamp(u.mutable_created_at(), row[15]);
+  pg::SetTimestamp(u.mutable_updated_at(), row[16]);
+  if (!row[17].is_null()) pg::SetTimestamp(u.mutable_last_login_at(), row[17]);
+  if (!row[18].is_null()) pg::SetTimestamp(u.mutable_deleted_at(), row[18]);
   rec.password_hash = row[19].is_null() ? "" : row[19].as<std::string>();
   return rec;
 }
@@ -73,7 +73,7 @@ class IdentityService::LocalApiKeys final : public auth::ApiKeyResolver {
           "extract(epoch FROM k.expires_at)::float8, u.state "
           "FROM identity.api_keys k JOIN identity.tenants t ON t.id = k.tenant_id "
           "JOIN identity.users u ON u.id = k.created_by_user_id WHERE k.key_hash = $1",
-          hash, ToEpoch(service_.deps_.clock.Now()));
+          hash, pg::ToEpoch(service_.deps_.clock.Now()));
       if (r.empty()) return absl::UnauthenticatedError("unknown API key");
       if (!r[0][4].as<bool>()) return absl::UnauthenticatedError("API key revoked or expired");
       if (r[0][5].as<int>() != v1::TENANT_STATE_ACTIVE) {
@@ -88,11 +88,11 @@ class IdentityService::LocalApiKeys final : public auth::ApiKeyResolver {
       p.api_key_id = r[0][1].as<std::string>();
       p.user_id = r[0][2].as<std::string>();
       const auth::PermissionSet creator = service_.LoadAccess(tx, p.tenant_id, p.user_id).effective;
-      for (const auth::Grant& g : auth::PermissionSet::FromTexts(TextArray(r[0][3])).Grants()) {
+      for (const auth::Grant& g : auth::PermissionSet::FromTexts(pg::TextArray(r[0][3])).Grants()) {
         if (creator.Has(g.permission, g.scope)) p.permissions.Add(g);
       }
       p.issued_at = service_.deps_.clock.Now();
-      if (!r[0][7].is_null()) p.expires_at = TimeFromEpoch(r[0][7]);
+      if (!r[0][7].is_null()) p.expires_at = pg::TimeFromEpoch(r[0][7]);
       if (r[0][6].as<bool>()) {
         tx.exec_params("UPDATE identity.api_keys SET last_used_at = now() WHERE id = $1",
                        p.api_key_id);
@@ -267,7 +267,7 @@ UserAccess IdentityService::LoadAccess(pqxx::work& tx, const std::string& tenant
     o.set_effect(static_cast<v1::PermissionOverride::Effect>(row[1].as<int>()));
     o.mutable_grant()->set_scope(static_cast<switchboard::common::v1::Scope>(row[2].as<int>()));
     if (!row[3].is_null()) o.set_set_by_user_id(row[3].as<std::string>());
-    SetTimestamp(o.mutable_set_at(), row[4]);
+    pg::SetTimestamp(o.mutable_set_at(), row[4]);
     access.overrides.push_back(o);
   }
   // Denials first take the role-given permission away; grants then add theirs.
@@ -303,7 +303,7 @@ absl::StatusOr<auth::PermissionSet> IdentityService::RolePermissions(
       return app::FieldError(absl::StrCat(std::string(field), "[", i, "]"), "UNKNOWN_ROLE",
                              absl::StrCat("unknown role '", id.substr(0, 64), "'"));
     }
-    set.AddAll(auth::PermissionSet::FromTexts(TextArray(r[0][0])));
+    set.AddAll(auth::PermissionSet::FromTexts(pg::TextArray(r[0][0])));
   }
   return set;
 }
@@ -378,7 +378,7 @@ v1::TenantSecurity IdentityService::SecurityOf(pqxx::work& tx, const std::string
   pqxx::result r =
       tx.exec_params("SELECT settings->'security' FROM identity.tenants WHERE id = $1", tenant_id);
   if (!r.empty() && !r[0][0].is_null()) {
-    ParseJsonInto(r[0][0].as<std::string>(), &security);
+    pg::ParseJsonInto(r[0][0].as<std::string>(), &security);
   }
   if (security.password_min_length() < 8) {
     security.set_password_min_length(std::max(8, options_.min_password_length));
@@ -435,7 +435,7 @@ absl::StatusOr<IdentityService::IssuedSession> IdentityService::StartSession(
                                            : absl::Seconds(security.session_ttl().seconds());
   IssuedSession issued;
   issued.session_id = NewUuid();
-  const double now_s = ToEpoch(now);
+  const double now_s = pg::ToEpoch(now);
   tx.exec_params(
       "INSERT INTO identity.sessions (tenant_id, id, user_id, remember_me, restricted, amr, "
       "created_at, last_used_at, expires_at, client_ip, user_agent) VALUES ($1, $2, $3, $4, $5, "
@@ -451,9 +451,9 @@ absl::StatusOr<IdentityService::IssuedSession> IdentityService::StartSession(
   SB_ASSIGN_OR_RETURN(auto access, IssueAccessToken(tx, user, issued.session_id, restricted, amr));
   v1::TokenPair& t = issued.tokens;
   t.set_access_token(access.first);
-  SetTimestamp(t.mutable_access_token_expires_at(), access.second);
+  pg::SetTimestamp(t.mutable_access_token_expires_at(), access.second);
   t.set_refresh_token(refresh);
-  SetTimestamp(t.mutable_refresh_token_expires_at(), now + ttl);
+  pg::SetTimestamp(t.mutable_refresh_token_expires_at(), now + ttl);
   t.set_token_type("Bearer");
   t.set_restricted(restricted);
   return issued;

@@ -5,7 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
-#include "services/identity/pg_util.h"
+#include "libs/pg/fields.h"
 #include "spdlog/spdlog.h"
 
 namespace sb::identity {
@@ -137,7 +137,7 @@ absl::Status KeyRing::LoadOnce(bool retried) {
       tx.exec_params(
           "UPDATE identity.signing_keys SET state = 3, not_after = to_timestamp($2) "
           "WHERE key_id = ANY($1::text[])",
-          PgArray(unreadable), ToEpoch(now));
+          pg::PgArray(unreadable), pg::ToEpoch(now));
       return absl::OkStatus();
     }));
     return LoadOnce(/*retried=*/true);

@@ -4,12 +4,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/app/rpc_errors.h"
+#include "libs/app/validation.h"
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
+#include "libs/pg/fields.h"
 #include "services/identity/builtin_roles.h"
 #include "services/identity/identity_service.h"
-#include "services/identity/pg_util.h"
-#include "services/identity/validation.h"
 
 namespace sb::identity {
 namespace {
@@ -46,10 +46,10 @@ v1::Role RoleFromRow(const pqxx::row& row) {
   role.set_name(row[2].as<std::string>());
   role.set_display_name(row[3].as<std::string>());
   role.set_description(row[4].as<std::string>());
-  AddGrants(auth::PermissionSet::FromTexts(TextArray(row[5])), role.mutable_permissions());
+  AddGrants(auth::PermissionSet::FromTexts(pg::TextArray(row[5])), role.mutable_permissions());
   role.set_user_count(static_cast<int32_t>(row[6].as<int64_t>()));
-  SetTimestamp(role.mutable_created_at(), row[7]);
-  SetTimestamp(role.mutable_updated_at(), row[8]);
+  pg::SetTimestamp(role.mutable_created_at(), row[7]);
+  pg::SetTimestamp(role.mutable_updated_at(), row[8]);
   return role;
 }
 
@@ -192,14 +192,14 @@ grpc::Status IdentityService::CreateRole(grpc::ServerContext* context,
     SB_ASSIGN_OR_RETURN(auth::Principal caller, Caller(*context));
     SB_RETURN_IF_ERROR(RequireRolesManage(caller));
     const v1::Role& in = request->role();
-    SB_RETURN_IF_ERROR(ValidateRoleName(in.name(), "role.name"));
+    SB_RETURN_IF_ERROR(app::ValidateRoleName(in.name(), "role.name"));
     if (FindBuiltinRole(in.name()) != nullptr) {
       return app::FieldError(absl::StatusCode::kAlreadyExists, "role.name", "DUPLICATE",
                              "is the name of a built-in role");
     }
     SB_ASSIGN_OR_RETURN(std::string display,
-                        NormalizeName(in.display_name(), "role.display_name", true));
-    SB_RETURN_IF_ERROR(ValidateText(in.description(), "role.description", 500));
+                        app::NormalizeName(in.display_name(), "role.display_name", true));
+    SB_RETURN_IF_ERROR(app::ValidateText(in.description(), "role.description", 500));
     if (in.permissions_size() == 0) {
       return app::FieldError("role.permissions", "REQUIRED",
                              "a role needs at least one permission");
@@ -217,7 +217,7 @@ grpc::Status IdentityService::CreateRole(grpc::ServerContext* context,
       tx.exec_params(
           "INSERT INTO identity.roles (tenant_id, id, name, display_name, description, "
           "permissions) VALUES ($1, $2, $3, $4, $5, $6::text[])",
-          caller.tenant_id, id, in.name(), display, in.description(), PgArray(perms.Texts()));
+          caller.tenant_id, id, in.name(), display, in.description(), pg::PgArray(perms.Texts()));
       WriteAudit(tx, AuditActor::Of(caller), ClientOf(*context),
                  {.tenant_id = caller.tenant_id,
                   .action = "role.create",
@@ -249,11 +249,12 @@ grpc::Status IdentityService::UpdateRole(grpc::ServerContext* context,
       v1::Role next = current;
       for (const std::string& path : request->update_mask().paths()) {
         if (path == "display_name") {
-          SB_ASSIGN_OR_RETURN(std::string v, NormalizeName(request->role().display_name(),
-                                                           "role.display_name", true));
+          SB_ASSIGN_OR_RETURN(std::string v, app::NormalizeName(request->role().display_name(),
+                                                                "role.display_name", true));
           next.set_display_name(v);
         } else if (path == "description") {
-          SB_RETURN_IF_ERROR(ValidateText(request->role().description(), "role.description", 500));
+          SB_RETURN_IF_ERROR(
+              app::ValidateText(request->role().description(), "role.description", 500));
           next.set_description(request->role().description());
         } else if (path == "permissions") {
           if (request->role().permissions_size() == 0) {
@@ -279,7 +280,7 @@ grpc::Status IdentityService::UpdateRole(grpc::ServerContext* context,
           "UPDATE identity.roles SET display_name = $3, description = $4, permissions = "
           "$5::text[], updated_at = now() WHERE tenant_id = $1 AND id = $2",
           caller.tenant_id, current.id(), next.display_name(), next.description(),
-          PgArray(new_perms.Texts()));
+          pg::PgArray(new_perms.Texts()));
       nlohmann::json changes = nlohmann::json::object();
       AddChange(changes, "display_name", current.display_name(), next.display_name());
       AddChange(changes, "description", current.description(), next.description());
@@ -380,7 +381,7 @@ grpc::Status IdentityService::GrantUserPermission(grpc::ServerContext* context,
           "scope, set_by_user_id) VALUES ($1, $2, $3, 1, $4, $5) ON CONFLICT (user_id, "
           "permission) DO UPDATE SET effect = 1, scope = $4, set_by_user_id = $5, set_at = now()",
           caller.tenant_id, rec.user.id(), grant.permission, static_cast<int>(grant.scope),
-          NullIfEmpty(caller.user_id));
+          pg::NullIfEmpty(caller.user_id));
       RevocationPublisher::Record(tx, auth::Revocation::Kind::kUser, rec.user.id(),
                                   deps_.clock.Now());
       WriteAudit(tx, AuditActor::Of(caller), ClientOf(*context),
@@ -426,7 +427,8 @@ grpc::Status IdentityService::RevokeUserPermission(grpc::ServerContext* context,
             "INSERT INTO identity.permission_overrides (tenant_id, user_id, permission, effect, "
             "scope, set_by_user_id) VALUES ($1, $2, $3, 2, 0, $4) ON CONFLICT (user_id, "
             "permission) DO UPDATE SET effect = 2, scope = 0, set_by_user_id = $4, set_at = now()",
-            caller.tenant_id, rec.user.id(), request->permission(), NullIfEmpty(caller.user_id));
+            caller.tenant_id, rec.user.id(), request->permission(),
+            pg::NullIfEmpty(caller.user_id));
       }
       RevocationPublisher::Record(tx, auth::Revocation::Kind::kUser, rec.user.id(),
                                   deps_.clock.Now());

@@ -16,16 +16,16 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "libs/app/rpc_errors.h"
+#include "libs/app/validation.h"
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
+#include "libs/pg/fields.h"
 #include "services/identity/crypto/password_policy.h"
 #include "services/identity/crypto/qr_code.h"
 #include "services/identity/crypto/secrets.h"
 #include "services/identity/crypto/totp.h"
 #include "services/identity/identity_service.h"
-#include "services/identity/pg_util.h"
 #include "services/identity/throttle.h"
-#include "services/identity/validation.h"
 #include "spdlog/spdlog.h"
 
 namespace sb::identity {
@@ -159,7 +159,7 @@ std::optional<TotpRow> LoadTotp(pqxx::work& tx, const Sealer& sealer, const std:
   if (!r[0][2].is_null()) {
     row.pending = OpenSecret(sealer, absl::HexStringToBytes(r[0][2].as<std::string>()), user_id);
   }
-  row.pending_expires_at = TimeFromEpoch(r[0][3]);
+  row.pending_expires_at = pg::TimeFromEpoch(r[0][3]);
   return row;
 }
 
@@ -245,7 +245,7 @@ absl::Status IdentityService::FinishLogin(pqxx::work& tx, UserRecord& user, bool
         "INSERT INTO identity.login_challenges (token_hash, tenant_id, user_id, remember_me, "
         "expires_at) VALUES ($1, $2, $3, $4, to_timestamp($5))",
         Sha256Hex(challenge), u.tenant_id(), u.id(), remember_me,
-        ToEpoch(now + options_.challenge_ttl));
+        pg::ToEpoch(now + options_.challenge_ttl));
     response->set_status(v1::LoginResponse::STATUS_TOTP_REQUIRED);
     response->set_challenge_token(challenge);
     WriteAudit(tx, SelfActor(u), client,
@@ -265,8 +265,8 @@ absl::Status IdentityService::FinishLogin(pqxx::work& tx, UserRecord& user, bool
   SB_ASSIGN_OR_RETURN(IssuedSession session,
                       StartSession(tx, user, remember_me, restricted, amr, client));
   tx.exec_params("UPDATE identity.users SET last_login_at = to_timestamp($2) WHERE id = $1", u.id(),
-                 ToEpoch(now));
-  SetTimestamp(user.user.mutable_last_login_at(), now);
+                 pg::ToEpoch(now));
+  pg::SetTimestamp(user.user.mutable_last_login_at(), now);
   response->set_status(status);
   *response->mutable_tokens() = session.tokens;
   *response->mutable_user() = user.user;
@@ -400,7 +400,7 @@ grpc::Status IdentityService::Login(grpc::ServerContext* context, const v1::Logi
                        *rehashed);
       }
       if (!request->language().empty() && request->language() != user.user.language() &&
-          ValidateLanguage(request->language(), "language").ok()) {
+          app::ValidateLanguage(request->language(), "language").ok()) {
         tx.exec_params("UPDATE identity.users SET language = $2 WHERE id = $1", user.user.id(),
                        request->language());
         user.user.set_language(request->language());
@@ -439,7 +439,7 @@ grpc::Status IdentityService::CompleteLogin(grpc::ServerContext* context,
           "attempts, used_at IS NOT NULL FROM identity.login_challenges WHERE token_hash = $1 "
           "FOR UPDATE",
           challenge_hash);
-      if (c.empty() || c[0][5].as<bool>() || TimeFromEpoch(c[0][3]) <= now ||
+      if (c.empty() || c[0][5].as<bool>() || pg::TimeFromEpoch(c[0][3]) <= now ||
           c[0][4].as<int>() >= kMaxChallengeAttempts) {
         outcome = absl::UnauthenticatedError(kInvalidChallenge);
         return absl::OkStatus();
@@ -472,7 +472,7 @@ grpc::Status IdentityService::CompleteLogin(grpc::ServerContext* context,
         pqxx::result used = tx.exec_params(
             "UPDATE identity.recovery_codes SET used_at = to_timestamp($3) "
             "WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL RETURNING 1",
-            user_id, RecoveryCodeHash(user_id, code), ToEpoch(now));
+            user_id, RecoveryCodeHash(user_id, code), pg::ToEpoch(now));
         if (used.empty()) failure = "invalid code";
       }
       if (!failure.empty()) {
@@ -492,7 +492,7 @@ grpc::Status IdentityService::CompleteLogin(grpc::ServerContext* context,
       tx.exec_params(
           "UPDATE identity.login_challenges SET used_at = to_timestamp($2) WHERE token_hash = "
           "$1",
-          challenge_hash, ToEpoch(now));
+          challenge_hash, pg::ToEpoch(now));
       Throttle::Clear(tx, totp_key);
       if (by_recovery) {
         const int left = tx.exec_params1(
@@ -594,7 +594,7 @@ grpc::Status IdentityService::ChangePassword(grpc::ServerContext* context,
               "UPDATE identity.users SET password_hash = $2, must_change_password = false, "
               "password_changed_at = to_timestamp($3), updated_at = to_timestamp($3) "
               "WHERE id = $1",
-              caller.user_id, new_hash, ToEpoch(now));
+              caller.user_id, new_hash, pg::ToEpoch(now));
           Throttle::Clear(tx, current.account_key);
           RevokeUserSessions(tx, caller.user_id, "password change");
           user.password_hash = new_hash;
@@ -663,8 +663,8 @@ grpc::Status IdentityService::RefreshToken(grpc::ServerContext* context,
             "refresh token already used: the session has been revoked, log in again");
         return absl::OkStatus();
       }
-      const absl::Time session_expires = TimeFromEpoch(r[0][6]);
-      if (session_revoked || TimeFromEpoch(r[0][2]) <= now || session_expires <= now) {
+      const absl::Time session_expires = pg::TimeFromEpoch(r[0][6]);
+      if (session_revoked || pg::TimeFromEpoch(r[0][2]) <= now || session_expires <= now) {
         outcome = absl::UnauthenticatedError("refresh token expired or revoked");
         return absl::OkStatus();
       }
@@ -675,7 +675,7 @@ grpc::Status IdentityService::RefreshToken(grpc::ServerContext* context,
         return absl::OkStatus();
       }
       const bool restricted = r[0][7].as<bool>();
-      const double now_s = ToEpoch(now);
+      const double now_s = pg::ToEpoch(now);
       tx.exec_params(
           "UPDATE identity.refresh_tokens SET used_at = to_timestamp($2) WHERE token_hash = $1",
           token_hash, now_s);
@@ -683,16 +683,16 @@ grpc::Status IdentityService::RefreshToken(grpc::ServerContext* context,
       tx.exec_params(
           "INSERT INTO identity.refresh_tokens (token_hash, tenant_id, session_id, issued_at, "
           "expires_at) VALUES ($1, $2, $3, to_timestamp($4), to_timestamp($5))",
-          Sha256Hex(refresh), tenant_id, session_id, now_s, ToEpoch(session_expires));
+          Sha256Hex(refresh), tenant_id, session_id, now_s, pg::ToEpoch(session_expires));
       tx.exec_params("UPDATE identity.sessions SET last_used_at = to_timestamp($2) WHERE id = $1",
                      session_id, now_s);
       SB_ASSIGN_OR_RETURN(auto access, IssueAccessToken(tx, *user, session_id, restricted,
                                                         r[0][8].as<std::string>()));
       v1::TokenPair& t = *response->mutable_tokens();
       t.set_access_token(access.first);
-      SetTimestamp(t.mutable_access_token_expires_at(), access.second);
+      pg::SetTimestamp(t.mutable_access_token_expires_at(), access.second);
       t.set_refresh_token(refresh);
-      SetTimestamp(t.mutable_refresh_token_expires_at(), session_expires);
+      pg::SetTimestamp(t.mutable_refresh_token_expires_at(), session_expires);
       t.set_token_type("Bearer");
       t.set_restricted(restricted);
       return absl::OkStatus();
@@ -755,9 +755,9 @@ grpc::Status IdentityService::GetSigningKeys(grpc::ServerContext* context,
     key->set_algorithm(k.algorithm);
     key->set_public_key_pem(k.public_pem);
     key->set_state(static_cast<v1::SigningKey::State>(k.state));
-    SetTimestamp(key->mutable_created_at(), k.created_at);
+    pg::SetTimestamp(key->mutable_created_at(), k.created_at);
     if (k.not_after != absl::InfiniteFuture()) {
-      SetTimestamp(key->mutable_not_after(), k.not_after);
+      pg::SetTimestamp(key->mutable_not_after(), k.not_after);
     }
   }
   SetDuration(response->mutable_cache_ttl(), kSigningKeysCacheTtl);
@@ -783,7 +783,7 @@ grpc::Status IdentityService::IntrospectToken(grpc::ServerContext* context,
     }
     out.set_restricted(p.restricted);
     if (p.expires_at != absl::InfiniteFuture())
-      SetTimestamp(out.mutable_expires_at(), p.expires_at);
+      pg::SetTimestamp(out.mutable_expires_at(), p.expires_at);
     if (IsUuid(p.user_id) && IsUuid(p.tenant_id)) {
       absl::StatusOr<std::string> name_or =
           deps_.pg.Run([&](pqxx::work& tx) -> absl::StatusOr<std::string> {
@@ -829,13 +829,13 @@ grpc::Status IdentityService::EnrollTotp(grpc::ServerContext* context,
       tx.exec_params(
           "UPDATE identity.users SET totp_pending_secret = decode($2, 'hex'), "
           "totp_pending_expires_at = to_timestamp($3) WHERE id = $1",
-          caller.user_id, absl::BytesToHexString(sealer_.Seal(secret)), ToEpoch(expires));
+          caller.user_id, absl::BytesToHexString(sealer_.Seal(secret)), pg::ToEpoch(expires));
       WriteAudit(tx, AuditActor::Of(caller), client, UserAudit(user.user, "totp.enroll", 1));
       response->set_secret(Base32Encode(secret));
       response->set_otpauth_uri(uri);
       response->set_qr_png(std::move(png));
       response->set_qr_svg(std::move(svg));
-      SetTimestamp(response->mutable_expires_at(), expires);
+      pg::SetTimestamp(response->mutable_expires_at(), expires);
       return absl::OkStatus();
     });
     if (!committed.ok()) return committed;
@@ -882,7 +882,7 @@ grpc::Status IdentityService::ActivateTotp(grpc::ServerContext* context,
           "totp_pending_secret = NULL, totp_pending_expires_at = NULL, "
           "totp_last_step = GREATEST(totp_last_step, $2), updated_at = to_timestamp($3) "
           "WHERE id = $1",
-          caller.user_id, *step, ToEpoch(now));
+          caller.user_id, *step, pg::ToEpoch(now));
       Throttle::Clear(tx, totp_key);
       for (const std::string& code : ReplaceRecoveryCodes(tx, caller.tenant_id, caller.user_id)) {
         response->add_recovery_codes(code);
@@ -944,7 +944,7 @@ grpc::Status IdentityService::ResetTotp(grpc::ServerContext* context,
       tx.exec_params(
           "UPDATE identity.users SET totp_secret = NULL, totp_pending_secret = NULL, "
           "totp_pending_expires_at = NULL, updated_at = to_timestamp($2) WHERE id = $1",
-          user_id, ToEpoch(now));
+          user_id, pg::ToEpoch(now));
       tx.exec_params("DELETE FROM identity.recovery_codes WHERE user_id = $1", user_id);
       WriteAudit(tx, AuditActor::Of(caller), client,
                  UserAudit(user.user, "totp.reset", 1, {{"by_self", self}}));

@@ -8,17 +8,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "libs/app/call_context.h"
+#include "libs/app/paging.h"
 #include "libs/app/rpc_errors.h"
+#include "libs/app/validation.h"
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
+#include "libs/pg/fields.h"
 #include "services/identity/builtin_roles.h"
 #include "services/identity/crypto/password_policy.h"
 #include "services/identity/crypto/secrets.h"
 #include "services/identity/identity_service.h"
-#include "services/identity/paging.h"
-#include "services/identity/pg_util.h"
 #include "services/identity/throttle.h"
-#include "services/identity/validation.h"
 #include "spdlog/spdlog.h"
 
 namespace sb::identity {
@@ -36,7 +36,7 @@ constexpr size_t kMaxAvatarBytes = 1 << 20;
 v1::Tenant TenantFromRow(const pqxx::row& row) {
   v1::Tenant t;
   // The settings column holds the Tenant's settings fields as proto3 JSON.
-  ParseJsonInto(row[8].as<std::string>(), &t);
+  pg::ParseJsonInto(row[8].as<std::string>(), &t);
   t.set_id(row[0].as<std::string>());
   t.set_slug(row[1].as<std::string>());
   t.set_display_name(row[2].as<std::string>());
@@ -45,8 +45,8 @@ v1::Tenant TenantFromRow(const pqxx::row& row) {
   t.set_time_zone(row[5].as<std::string>());
   t.set_default_language(row[6].as<std::string>());
   t.set_default_country(row[7].as<std::string>());
-  SetTimestamp(t.mutable_created_at(), row[9]);
-  SetTimestamp(t.mutable_updated_at(), row[10]);
+  pg::SetTimestamp(t.mutable_created_at(), row[9]);
+  pg::SetTimestamp(t.mutable_updated_at(), row[10]);
   return t;
 }
 
@@ -57,7 +57,7 @@ std::string SettingsJson(const v1::Tenant& t) {
   settings.set_recording_policy(t.recording_policy());
   settings.set_recording_retention_days(t.recording_retention_days());
   settings.set_cdr_retention_days(t.cdr_retention_days());
-  return ToJson(settings);
+  return pg::ToJson(settings);
 }
 
 absl::StatusOr<v1::Tenant> LoadTenant(pqxx::work& tx, const std::string& id) {
@@ -86,10 +86,10 @@ absl::Status ValidateSipDomain(const std::string& domain, const std::string& fie
 // Validates and normalises the settable fields of a tenant; `prefix` is "tenant." for messages.
 absl::Status NormalizeTenantSettings(v1::Tenant& t, const std::string& prefix) {
   SB_ASSIGN_OR_RETURN(std::string name,
-                      NormalizeName(t.display_name(), prefix + "display_name", true));
+                      app::NormalizeName(t.display_name(), prefix + "display_name", true));
   t.set_display_name(name);
-  SB_RETURN_IF_ERROR(ValidateTimeZone(t.time_zone(), prefix + "time_zone"));
-  SB_RETURN_IF_ERROR(ValidateLanguage(t.default_language(), prefix + "default_language"));
+  SB_RETURN_IF_ERROR(app::ValidateTimeZone(t.time_zone(), prefix + "time_zone"));
+  SB_RETURN_IF_ERROR(app::ValidateLanguage(t.default_language(), prefix + "default_language"));
   if (!t.default_country().empty()) {
     const std::string& c = t.default_country();
     if (c.size() != 2 || !absl::ascii_isupper(static_cast<unsigned char>(c[0])) ||
@@ -140,24 +140,26 @@ struct NewUser {
 absl::StatusOr<NewUser> NormalizeNewUser(const v1::User& u, const v1::Tenant& tenant,
                                          const std::string& prefix) {
   NewUser n;
-  SB_ASSIGN_OR_RETURN(n.first_name, NormalizeName(u.first_name(), prefix + "first_name", true));
-  SB_ASSIGN_OR_RETURN(n.last_name, NormalizeName(u.last_name(), prefix + "last_name", true));
+  SB_ASSIGN_OR_RETURN(n.first_name,
+                      app::NormalizeName(u.first_name(), prefix + "first_name", true));
+  SB_ASSIGN_OR_RETURN(n.last_name, app::NormalizeName(u.last_name(), prefix + "last_name", true));
   SB_ASSIGN_OR_RETURN(n.display_name,
-                      NormalizeName(u.display_name(), prefix + "display_name", false));
+                      app::NormalizeName(u.display_name(), prefix + "display_name", false));
   if (n.display_name.empty()) n.display_name = n.first_name + " " + n.last_name;
   if (u.login_name().empty() && u.email().empty()) {
     return app::FieldError(prefix + "login_name", "REQUIRED", "login_name or email is required");
   }
   if (!u.login_name().empty()) {
-    SB_ASSIGN_OR_RETURN(n.login_name, NormalizeLoginName(u.login_name(), prefix + "login_name"));
+    SB_ASSIGN_OR_RETURN(n.login_name,
+                        app::NormalizeLoginName(u.login_name(), prefix + "login_name"));
   }
   if (!u.email().empty()) {
-    SB_ASSIGN_OR_RETURN(n.email, NormalizeEmail(u.email(), prefix + "email"));
+    SB_ASSIGN_OR_RETURN(n.email, app::NormalizeEmail(u.email(), prefix + "email"));
   }
   n.time_zone = u.time_zone().empty() ? tenant.time_zone() : u.time_zone();
-  SB_RETURN_IF_ERROR(ValidateTimeZone(n.time_zone, prefix + "time_zone"));
+  SB_RETURN_IF_ERROR(app::ValidateTimeZone(n.time_zone, prefix + "time_zone"));
   n.language = u.language().empty() ? tenant.default_language() : u.language();
-  SB_RETURN_IF_ERROR(ValidateLanguage(n.language, prefix + "language"));
+  SB_RETURN_IF_ERROR(app::ValidateLanguage(n.language, prefix + "language"));
   n.email_verified = u.email_verified() && !n.email.empty();
   n.must_change_password = u.must_change_password();
   return n;
@@ -201,8 +203,8 @@ std::string InsertUser(pqxx::work& tx, const std::string& tenant_id, const NewUs
       "password_hash, password_changed_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, "
       "$6, $7, $8, $9, $10, 1, $11, $12, to_timestamp($13), to_timestamp($13), "
       "to_timestamp($13))",
-      tenant_id, id, n.first_name, n.last_name, n.display_name, NullIfEmpty(n.login_name),
-      NullIfEmpty(n.email), n.email_verified, n.time_zone, n.language, n.must_change_password,
+      tenant_id, id, n.first_name, n.last_name, n.display_name, pg::NullIfEmpty(n.login_name),
+      pg::NullIfEmpty(n.email), n.email_verified, n.time_zone, n.language, n.must_change_password,
       password_hash, now);
   for (const std::string& role : roles) {
     tx.exec_params(
@@ -258,12 +260,13 @@ bool IsImage(const std::string& type, const std::string& data) {
 
 absl::Status IdentityService::EnsurePlatformAdmin(const std::string& login_name,
                                                   const std::string& password) {
-  SB_ASSIGN_OR_RETURN(std::string login, NormalizeLoginName(login_name, "platform_admin_login"));
+  SB_ASSIGN_OR_RETURN(std::string login,
+                      app::NormalizeLoginName(login_name, "platform_admin_login"));
   SB_RETURN_IF_ERROR(CheckPassword(password, 12, {login, "", "", ""}, "platform_admin_password"));
   SB_ASSIGN_OR_RETURN(std::string hash, hasher_.Hash(password));
   return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
     tx.exec("SELECT pg_advisory_xact_lock(hashtext('identity.platform_admin'))");
-    const double now = ToEpoch(deps_.clock.Now());
+    const double now = pg::ToEpoch(deps_.clock.Now());
     pqxx::result t =
         tx.exec_params("SELECT id FROM identity.tenants WHERE slug = $1", kPlatformTenantSlug);
     std::string tenant_id;
@@ -310,7 +313,7 @@ absl::Status IdentityService::SeedDemoTenant(const std::string& password) {
     if (!tx.exec("SELECT 1 FROM identity.tenants WHERE slug = 'demo'").empty()) {
       return absl::OkStatus();
     }
-    const double now = ToEpoch(deps_.clock.Now());
+    const double now = pg::ToEpoch(deps_.clock.Now());
     const std::string tenant_id = NewUuid();
     v1::Tenant settings;
     settings.set_recording_policy(cv1::RECORDING_POLICY_ALWAYS);
@@ -365,7 +368,7 @@ grpc::Status IdentityService::CreateTenant(grpc::ServerContext* context,
     }
     v1::Tenant tenant = request->tenant();
     tenant.set_slug(absl::AsciiStrToLower(tenant.slug()));
-    SB_RETURN_IF_ERROR(ValidateSlug(tenant.slug(), "tenant.slug"));
+    SB_RETURN_IF_ERROR(app::ValidateSlug(tenant.slug(), "tenant.slug"));
     if (tenant.default_language().empty()) tenant.set_default_language("en");
     if (tenant.time_zone().empty()) tenant.set_time_zone("UTC");
     tenant.set_sip_domain(absl::AsciiStrToLower(tenant.sip_domain()));
@@ -404,7 +407,7 @@ grpc::Status IdentityService::CreateTenant(grpc::ServerContext* context,
         return app::FieldError(absl::StatusCode::kAlreadyExists, "tenant.sip_domain", "DUPLICATE",
                                "another tenant uses this SIP domain");
       }
-      const double now = ToEpoch(deps_.clock.Now());
+      const double now = pg::ToEpoch(deps_.clock.Now());
       const std::string tenant_id = NewUuid();
       tx.exec_params(
           "INSERT INTO identity.tenants (id, slug, display_name, state, sip_domain, time_zone, "
@@ -439,8 +442,15 @@ grpc::Status IdentityService::CreateTenant(grpc::ServerContext* context,
 grpc::Status IdentityService::GetTenant(grpc::ServerContext* context,
                                         const v1::GetTenantRequest* request, v1::Tenant* response) {
   return app::ToGrpc(*context, [&]() -> absl::Status {
-    SB_ASSIGN_OR_RETURN(auth::Principal caller, Caller(*context));
-    SB_ASSIGN_OR_RETURN(std::string tenant_id, TenantFor(caller, request->tenant_id()));
+    std::string tenant_id;
+    if (authenticator_->RequireService(*context).ok()) {
+      // Services read a tenant's settings (org: the default country for phone numbers).
+      SB_ASSIGN_OR_RETURN(TenantId id, TenantId::Parse(request->tenant_id(), "tenant_id"));
+      tenant_id = id.value();
+    } else {
+      SB_ASSIGN_OR_RETURN(auth::Principal caller, Caller(*context));
+      SB_ASSIGN_OR_RETURN(tenant_id, TenantFor(caller, request->tenant_id()));
+    }
     return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
       SB_ASSIGN_OR_RETURN(*response, LoadTenant(tx, tenant_id));
       return absl::OkStatus();
@@ -458,8 +468,8 @@ grpc::Status IdentityService::ListTenants(grpc::ServerContext* context,
       return absl::PermissionDeniedError("permission tenants.manage is required");
     }
     const std::string fingerprint = absl::StrCat(request->query(), "|", request->state());
-    SB_ASSIGN_OR_RETURN(Page page,
-                        ParsePage(request->page_size(), request->page_token(), fingerprint));
+    SB_ASSIGN_OR_RETURN(app::Page page,
+                        app::ParsePage(request->page_size(), request->page_token(), fingerprint));
     return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
       const std::string where =
           "($1 = '' OR t.slug ILIKE '%' || $1 || '%' OR t.display_name ILIKE '%' || $1 || '%') "
@@ -475,7 +485,7 @@ grpc::Status IdentityService::ListTenants(grpc::ServerContext* context,
         *response->add_tenants() = TenantFromRow(row);
       }
       response->set_total_size(static_cast<int32_t>(total));
-      response->set_next_page_token(NextPageToken(page, total, fingerprint));
+      response->set_next_page_token(app::NextPageToken(page, total, fingerprint));
       return absl::OkStatus();
     });
   }());
@@ -588,7 +598,7 @@ grpc::Status IdentityService::UpdateTenant(grpc::ServerContext* context,
           "to_timestamp($9) WHERE id = $1",
           tenant_id, next.display_name(), next.time_zone(), next.default_language(),
           next.default_country(), SettingsJson(next), static_cast<int>(next.state()),
-          next.sip_domain(), ToEpoch(deps_.clock.Now()));
+          next.sip_domain(), pg::ToEpoch(deps_.clock.Now()));
       if (next.state() == v1::TENANT_STATE_SUSPENDED && current.state() != next.state()) {
         for (const auto& row :
              tx.exec_params("SELECT id FROM identity.users WHERE tenant_id = $1", tenant_id)) {
@@ -704,12 +714,13 @@ grpc::Status IdentityService::CreateUser(grpc::ServerContext* context,
         CheckPasswordConfirmation(request->password(), request->password_confirmation()));
     SB_ASSIGN_OR_RETURN(std::string hash, hasher_.Hash(request->password()));
     const std::string bearer = app::CallContext::From(*context).bearer_token;
-    return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
+    std::string id;
+    SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
       SB_RETURN_IF_ERROR(CheckUnique(tx, tenant_id, n.login_name, n.email, "", "user."));
       SB_ASSIGN_OR_RETURN(auth::PermissionSet perms,
                           RolePermissions(tx, tenant_id, roles, "user.role_ids"));
       SB_RETURN_IF_ERROR(RequireCovers(caller, perms));
-      const std::string id = InsertUser(tx, tenant_id, n, hash, roles, ToEpoch(deps_.clock.Now()));
+      id = InsertUser(tx, tenant_id, n, hash, roles, pg::ToEpoch(deps_.clock.Now()));
       WriteAudit(tx, AuditActor::Of(caller), ClientOf(*context),
                  {.tenant_id = tenant_id,
                   .action = "user.create",
@@ -717,10 +728,23 @@ grpc::Status IdentityService::CreateUser(grpc::ServerContext* context,
                   .target_id = id,
                   .target_display_name = n.display_name,
                   .changes = {{"role_ids", roles}, {"org_unit_ids", units}, {"team_ids", teams}}});
-      if (!units.empty() || !teams.empty()) {
-        // Inside the transaction: if org refuses, the user is not created either.
-        SB_RETURN_IF_ERROR(deps_.org.Place({tenant_id, bearer}, id, units, teams));
+      return absl::OkStatus();
+    }));
+    if (!units.empty() || !teams.empty()) {
+      // After the commit, so that org finds the user when it checks the ids it is given; if org
+      // refuses (or cannot be reached), the user is removed again and the caller gets org's answer.
+      if (absl::Status placed = deps_.org.Place({tenant_id, bearer}, id, units, teams);
+          !placed.ok()) {
+        SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
+          tx.exec_params("DELETE FROM identity.users WHERE tenant_id = $1 AND id = $2", tenant_id,
+                         id);
+          return absl::OkStatus();
+        }));
+        (void)deps_.org.Release({tenant_id, ""}, id);
+        return placed;
       }
+    }
+    return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
       SB_ASSIGN_OR_RETURN(UserRecord rec, LoadUser(tx, tenant_id, id));
       *response = rec.user;
       return absl::OkStatus();
@@ -803,7 +827,7 @@ grpc::Status IdentityService::BatchGetUsers(grpc::ServerContext* context,
                absl::StrCat("SELECT ", kUserColumns,
                             " FROM identity.users u WHERE u.tenant_id = $1 AND u.id::text = "
                             "ANY($2::text[]) ORDER BY u.display_name"),
-               tenant_id, PgArray(ids))) {
+               tenant_id, pg::PgArray(ids))) {
         UserRecord rec = UserFromRow(row, options_.avatar_url_prefix);
         if (reach && !reach->all && !reach->user_ids.contains(rec.user.id())) continue;
         *response->add_users() = std::move(rec.user);
@@ -867,8 +891,8 @@ grpc::Status IdentityService::ListUsers(grpc::ServerContext* context,
         absl::StrCat(request->query(), "|", request->role_id(), "|", request->org_unit_id(), "|",
                      request->include_subtree(), "|", request->team_id(), "|", request->state(),
                      "|", request->order_by());
-    SB_ASSIGN_OR_RETURN(Page page,
-                        ParsePage(request->page_size(), request->page_token(), fingerprint));
+    SB_ASSIGN_OR_RETURN(app::Page page,
+                        app::ParsePage(request->page_size(), request->page_token(), fingerprint));
     std::vector<std::string> ids;
     if (allowed) ids.assign(allowed->begin(), allowed->end());
     return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
@@ -884,17 +908,17 @@ grpc::Status IdentityService::ListUsers(grpc::ServerContext* context,
       const int64_t total =
           tx.exec_params(absl::StrCat("SELECT count(*) FROM identity.users u WHERE ", where),
                          caller.tenant_id, query, request->role_id(), state, allowed.has_value(),
-                         PgArray(ids))[0][0]
+                         pg::PgArray(ids))[0][0]
               .as<int64_t>();
       for (const auto& row :
            tx.exec_params(absl::StrCat("SELECT ", kUserColumns, " FROM identity.users u WHERE ",
                                        where, " ORDER BY ", order->second, " LIMIT $7 OFFSET $8"),
                           caller.tenant_id, query, request->role_id(), state, allowed.has_value(),
-                          PgArray(ids), page.limit, page.offset)) {
+                          pg::PgArray(ids), page.limit, page.offset)) {
         *response->add_users() = UserFromRow(row, options_.avatar_url_prefix).user;
       }
       response->set_total_size(static_cast<int32_t>(total));
-      response->set_next_page_token(NextPageToken(page, total, fingerprint));
+      response->set_next_page_token(app::NextPageToken(page, total, fingerprint));
       return absl::OkStatus();
     });
   }());
@@ -941,34 +965,35 @@ grpc::Status IdentityService::UpdateUser(grpc::ServerContext* context,
       for (const std::string& path : request->update_mask().paths()) {
         if (path == "first_name") {
           SB_ASSIGN_OR_RETURN(std::string v,
-                              NormalizeName(in.first_name(), "user.first_name", true));
+                              app::NormalizeName(in.first_name(), "user.first_name", true));
           next.set_first_name(v);
         } else if (path == "last_name") {
-          SB_ASSIGN_OR_RETURN(std::string v, NormalizeName(in.last_name(), "user.last_name", true));
+          SB_ASSIGN_OR_RETURN(std::string v,
+                              app::NormalizeName(in.last_name(), "user.last_name", true));
           next.set_last_name(v);
         } else if (path == "display_name") {
           SB_ASSIGN_OR_RETURN(std::string v,
-                              NormalizeName(in.display_name(), "user.display_name", false));
+                              app::NormalizeName(in.display_name(), "user.display_name", false));
           next.set_display_name(v.empty() ? next.first_name() + " " + next.last_name() : v);
         } else if (path == "login_name") {
           std::string v;
           if (!in.login_name().empty()) {
-            SB_ASSIGN_OR_RETURN(v, NormalizeLoginName(in.login_name(), "user.login_name"));
+            SB_ASSIGN_OR_RETURN(v, app::NormalizeLoginName(in.login_name(), "user.login_name"));
           }
           next.set_login_name(v);
         } else if (path == "email") {
           std::string v;
           if (!in.email().empty()) {
-            SB_ASSIGN_OR_RETURN(v, NormalizeEmail(in.email(), "user.email"));
+            SB_ASSIGN_OR_RETURN(v, app::NormalizeEmail(in.email(), "user.email"));
           }
           next.set_email(v);
         } else if (path == "email_verified") {
           next.set_email_verified(in.email_verified());
         } else if (path == "time_zone") {
-          SB_RETURN_IF_ERROR(ValidateTimeZone(in.time_zone(), "user.time_zone"));
+          SB_RETURN_IF_ERROR(app::ValidateTimeZone(in.time_zone(), "user.time_zone"));
           next.set_time_zone(in.time_zone());
         } else if (path == "language") {
-          SB_RETURN_IF_ERROR(ValidateLanguage(in.language(), "user.language"));
+          SB_RETURN_IF_ERROR(app::ValidateLanguage(in.language(), "user.language"));
           next.set_language(in.language());
         } else if (path == "must_change_password") {
           next.set_must_change_password(in.must_change_password());
@@ -1033,9 +1058,9 @@ grpc::Status IdentityService::UpdateUser(grpc::ServerContext* context,
           "login_name = $5, email = $6, email_verified = $7, time_zone = $8, language = $9, "
           "must_change_password = $10, updated_at = to_timestamp($11) WHERE id = $1",
           cur.id(), next.first_name(), next.last_name(), next.display_name(),
-          NullIfEmpty(next.login_name()), NullIfEmpty(next.email()), next.email_verified(),
+          pg::NullIfEmpty(next.login_name()), pg::NullIfEmpty(next.email()), next.email_verified(),
           next.time_zone(), next.language(), next.must_change_password(),
-          ToEpoch(deps_.clock.Now()));
+          pg::ToEpoch(deps_.clock.Now()));
       WriteAudit(tx, AuditActor::Of(caller), ClientOf(*context),
                  {.tenant_id = tenant_id,
                   .action = roles_changed ? "user.update_roles" : "user.update",
@@ -1108,7 +1133,7 @@ grpc::Status IdentityService::DisableUser(grpc::ServerContext* context,
   return app::ToGrpc(*context, [&]() -> absl::Status {
     SB_ASSIGN_OR_RETURN(auth::Principal caller, Caller(*context));
     SB_RETURN_IF_ERROR(auth::RequireUnrestricted(caller));
-    SB_RETURN_IF_ERROR(ValidateText(request->reason(), "reason", 500));
+    SB_RETURN_IF_ERROR(app::ValidateText(request->reason(), "reason", 500));
     SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
       SB_ASSIGN_OR_RETURN(UserRecord rec, LoadUserFor(tx, caller, request->user_id(), true));
       const std::string& tenant_id = rec.user.tenant_id();
@@ -1191,7 +1216,10 @@ grpc::Status IdentityService::CloneUser(grpc::ServerContext* context,
     wanted.set_login_name(request->login_name());
     wanted.set_email(request->email());
     const std::string bearer = app::CallContext::From(*context).bearer_token;
-    return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
+    std::string id;
+    std::string target_tenant;
+    std::string source_id;
+    SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
       SB_ASSIGN_OR_RETURN(UserRecord source,
                           LoadUser(tx, caller.tenant_id, request->source_user_id()));
       const std::string& tenant_id = source.user.tenant_id();
@@ -1215,13 +1243,14 @@ grpc::Status IdentityService::CloneUser(grpc::ServerContext* context,
       const UserAccess access = LoadAccess(tx, tenant_id, source.user.id());
       SB_RETURN_IF_ERROR(RequireCovers(caller, access.effective));
       SB_ASSIGN_OR_RETURN(std::string hash, hasher_.Hash(request->password()));
-      const std::string id =
-          InsertUser(tx, tenant_id, n, hash, access.role_ids, ToEpoch(deps_.clock.Now()));
+      id = InsertUser(tx, tenant_id, n, hash, access.role_ids, pg::ToEpoch(deps_.clock.Now()));
+      target_tenant = tenant_id;
+      source_id = source.user.id();
       tx.exec_params(
           "INSERT INTO identity.permission_overrides (tenant_id, user_id, permission, effect, "
           "scope, set_by_user_id) SELECT tenant_id, $2, permission, effect, scope, $3 FROM "
           "identity.permission_overrides WHERE user_id = $1",
-          source.user.id(), id, NullIfEmpty(caller.user_id));
+          source.user.id(), id, pg::NullIfEmpty(caller.user_id));
       WriteAudit(
           tx, AuditActor::Of(caller), ClientOf(*context),
           {.tenant_id = tenant_id,
@@ -1230,9 +1259,23 @@ grpc::Status IdentityService::CloneUser(grpc::ServerContext* context,
            .target_id = id,
            .target_display_name = n.display_name,
            .changes = {{"source_user_id", source.user.id()}, {"role_ids", access.role_ids}}});
-      // Units, teams, reporting manager and agent-profile settings live in org.
-      SB_RETURN_IF_ERROR(deps_.org.Clone({tenant_id, bearer}, source.user.id(), id));
-      SB_ASSIGN_OR_RETURN(UserRecord out, LoadUser(tx, tenant_id, id));
+      return absl::OkStatus();
+    }));
+    // Units, teams, reporting manager and agent-profile settings live in org; asked after the
+    // commit (so that a retried transaction never leaves org holding a user that does not exist),
+    // and undone here when org refuses.
+    if (absl::Status cloned = deps_.org.Clone({target_tenant, bearer}, source_id, id);
+        !cloned.ok()) {
+      SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
+        tx.exec_params("DELETE FROM identity.users WHERE tenant_id = $1 AND id = $2", target_tenant,
+                       id);
+        return absl::OkStatus();
+      }));
+      (void)deps_.org.Release({target_tenant, ""}, id);
+      return cloned;
+    }
+    return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
+      SB_ASSIGN_OR_RETURN(UserRecord out, LoadUser(tx, target_tenant, id));
       *response = out.user;
       return absl::OkStatus();
     });

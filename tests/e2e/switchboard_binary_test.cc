@@ -18,6 +18,7 @@
 #include "libs/testing/ports.h"
 #include "libs/testing/redis_server.h"
 #include "switchboard/identity/v1/identity_service.grpc.pb.h"
+#include "switchboard/org/v1/org_service.grpc.pb.h"
 
 namespace sb {
 namespace {
@@ -248,12 +249,15 @@ TEST_CASE("each target runs on its own, with only its own dependencies", "[e2e]"
 }
 
 TEST_CASE("a service whose own dependency is down is NOT_SERVING while the others serve", "[e2e]") {
-  // Redis at a port where nothing listens: pg-only services serve, Redis users do not (identity
-  // needs Redis for token revocations: without it no service can trust a token).
+  // Redis at a port where nothing listens: pg-only services (media) serve, Redis users do not
+  // (identity and every service that checks tokens need Redis for revocations: without it no
+  // token can be trusted).
   auto r = Start({}, absl::StrCat("redis://127.0.0.1:", testing::FreeTcpPort()));
   REQUIRE(Eventually([&] {
-    return HealthOf(*r->health, "switchboard.org.v1.OrgService") == HealthCheckResponse::SERVING;
+    return HealthOf(*r->health, "switchboard.media.v1.MediaService") ==
+           HealthCheckResponse::SERVING;
   }));
+  CHECK(HealthOf(*r->health, "switchboard.org.v1.OrgService") == HealthCheckResponse::NOT_SERVING);
   CHECK(HealthOf(*r->health, "switchboard.identity.v1.IdentityService") ==
         HealthCheckResponse::NOT_SERVING);
   CHECK(HealthOf(*r->health, "switchboard.sip.v1.SipService") == HealthCheckResponse::NOT_SERVING);
@@ -323,6 +327,56 @@ TEST_CASE("a local run seeds the platform admin and the demo tenant, who log in 
   list_ctx.AddMetadata("authorization", "Bearer " + platform);
   REQUIRE(identity->ListTenants(&list_ctx, {}, &tenants).ok());
   CHECK(tenants.total_size() == 2);
+
+  // Identity and org as production wires them: org verifies identity's tokens with keys it
+  // fetched over gRPC, identity places a new user through org, org allocates the extension.
+  namespace ov1 = ::switchboard::org::v1;
+  auto org = ov1::OrgService::NewStub(grpc::CreateChannel(absl::StrCat("127.0.0.1:", r->grpc_port),
+                                                          grpc::InsecureChannelCredentials()));
+  const std::string admin = login("demo", "admin", "Demo-Switchboard-2026");
+  auto with_admin = [&](grpc::ClientContext& c) {
+    c.AddMetadata("authorization", "Bearer " + admin);
+    c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  };
+  ov1::OrgUnit sales;
+  REQUIRE(Eventually([&] {  // until org has loaded identity's signing keys
+    ov1::CreateOrgUnitRequest req;
+    req.mutable_org_unit()->set_name("Sales");
+    grpc::ClientContext c;
+    with_admin(c);
+    grpc::Status s = org->CreateOrgUnit(&c, req, &sales);
+    return s.ok() || s.error_code() == grpc::StatusCode::ALREADY_EXISTS;
+  }));
+  iv1::CreateUserRequest create;
+  create.mutable_user()->set_first_name("Sam");
+  create.mutable_user()->set_last_name("Sales");
+  create.mutable_user()->set_login_name("sam");
+  create.add_org_unit_ids(sales.id());
+  create.set_password("Demo-Switchboard-2026");
+  iv1::User sam;
+  grpc::ClientContext create_ctx;
+  with_admin(create_ctx);
+  grpc::Status created = identity->CreateUser(&create_ctx, create, &sam);
+  INFO(created.error_message());
+  REQUIRE(created.ok());
+  ov1::GetUserPlacementRequest where;
+  where.set_user_id(sam.id());
+  ov1::UserPlacement placement;
+  grpc::ClientContext where_ctx;
+  with_admin(where_ctx);
+  REQUIRE(org->GetUserPlacement(&where_ctx, where, &placement).ok());
+  REQUIRE(placement.org_unit_ids_size() == 1);
+  CHECK(placement.org_unit_ids(0) == sales.id());
+  ov1::CreateAgentProfileRequest profile;
+  profile.mutable_profile()->set_user_id(sam.id());
+  ov1::AgentProfile made;
+  grpc::ClientContext profile_ctx;
+  with_admin(profile_ctx);
+  grpc::Status made_status = org->CreateAgentProfile(&profile_ctx, profile, &made);
+  INFO(made_status.error_message());
+  REQUIRE(made_status.ok());
+  CHECK(made.extension().size() == 3);
+
   r->process->Signal(SIGTERM);
   auto exit_code = r->process->Wait(absl::Seconds(10));
   REQUIRE(exit_code.ok());

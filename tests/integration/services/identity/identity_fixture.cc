@@ -42,14 +42,16 @@ IdentityFixture::IdentityFixture(FixtureOptions options) : options_(std::move(op
   if (options_.fast_hashing)
     identity.password_hash = {.memory_kib = 1024, .iterations = 1, .parallelism = 1};
   options_.identity = identity;
-  absl::StatusOr<std::unique_ptr<IdentityService>> service =
-      IdentityService::Create(IdentityDeps{.pg = *pool_,
-                                           .clock = clock_,
-                                           .scope_facts = org_,
-                                           .org = org_,
-                                           .revocations = *revocations_,
-                                           .redis = redis_.get()},
-                              identity);
+  absl::StatusOr<std::unique_ptr<IdentityService>> service = IdentityService::Create(
+      IdentityDeps{
+          .pg = *pool_,
+          .clock = clock_,
+          .scope_facts = options_.scope_facts != nullptr ? *options_.scope_facts
+                                                         : static_cast<auth::ScopeFacts&>(org_),
+          .org = options_.org != nullptr ? *options_.org : static_cast<OrgPlacement&>(org_),
+          .revocations = *revocations_,
+          .redis = redis_.get()},
+      identity);
   INFO(service.status().ToString());
   REQUIRE(service.ok());
   service_ = *std::move(service);
@@ -60,6 +62,7 @@ IdentityFixture::IdentityFixture(FixtureOptions options) : options_(std::move(op
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(service_.get());
+  if (options_.add_services) options_.add_services(*this, builder);
   server_ = builder.BuildAndStart();
   REQUIRE(server_ != nullptr);
   channel_ =

@@ -2,8 +2,8 @@
 
 // IdentityFixture: a real IdentityService on a free loopback port, against a fresh PostgreSQL
 // database (migrated) and the shared test Redis (its own revocation key), with a FakeOrg for the
-// org service's facts. Tests talk to it only through the gRPC stub, as other services and the
-// gateway do.
+// org service's facts (or, for org's tests, the real org service on the same server). Tests talk to
+// it only through the gRPC stub, as other services and the gateway do.
 //
 //   IdentityFixture f;
 //   TenantInfo acme = f.CreateTenant("acme");
@@ -15,6 +15,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,6 +50,8 @@ struct TenantInfo {
   std::string admin_token;  // an access token of the tenant's first admin (login "admin")
 };
 
+class IdentityFixture;
+
 struct FixtureOptions {
   // internal_token and revocation_key are filled in by the fixture; secrets are sealed at rest
   // with a test key, as in production.
@@ -59,6 +62,13 @@ struct FixtureOptions {
   }();
   // Cheap argon2 parameters keep the suite fast; the production defaults are tested separately.
   bool fast_hashing = true;
+  // The real org service's clients instead of the FakeOrg (the org fixture passes them).
+  auth::ScopeFacts* scope_facts = nullptr;
+  OrgPlacement* org = nullptr;
+  // Called before the server starts, to register more services on the same server (as
+  // `--target=all` does); the fixture's pg(), redis() and internal_token() are ready by then, and
+  // channel() once the constructor has returned.
+  std::function<void(IdentityFixture&, grpc::ServerBuilder&)> add_services;
 };
 
 class IdentityFixture {

@@ -10,7 +10,7 @@
 
 #include "absl/status/statusor.h"
 
-namespace sb::identity {
+namespace sb::app {
 
 struct Page {
   int limit = 50;
@@ -24,4 +24,4 @@ absl::StatusOr<Page> ParsePage(int32_t page_size, std::string_view page_token,
 // The token of the page after `page` when `total` rows match, or "" when it was the last page.
 std::string NextPageToken(const Page& page, int64_t total, std::string_view fingerprint);
 
-}  // namespace sb::identity
+}  // namespace sb::app

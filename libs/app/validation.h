@@ -1,15 +1,18 @@
 #pragma once
 
-// Input checks for identity's requests. Each returns InvalidArgument naming the field (with a
+// Input checks for requests. Each returns InvalidArgument naming the field (with a
 // FieldViolation detail) or OK; the Normalize* ones also return the canonical form.
 
 #include <string>
 #include <string_view>
 
+#include <google/protobuf/field_mask.pb.h>
+
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
-namespace sb::identity {
+namespace sb::app {
 
 // A person's name part: trimmed, 1..100 characters when required, no control characters.
 absl::StatusOr<std::string> NormalizeName(std::string_view value, std::string_view field,
@@ -29,4 +32,9 @@ absl::Status ValidateRoleName(std::string_view value, std::string_view field);
 // Free text up to `max` characters (descriptions, labels, reasons).
 absl::Status ValidateText(std::string_view value, std::string_view field, size_t max);
 
-}  // namespace sb::identity
+// The paths of an update mask, each one of `allowed`. InvalidArgument naming update_mask when the
+// mask is empty ("name the fields to change") or names a field that cannot be updated.
+absl::StatusOr<absl::flat_hash_set<std::string>> MaskPaths(
+    const google::protobuf::FieldMask& mask, std::initializer_list<std::string_view> allowed);
+
+}  // namespace sb::app

@@ -1,8 +1,8 @@
-#include "services/identity/pg_util.h"
+#include "libs/pg/fields.h"
 
 #include <google/protobuf/util/json_util.h>
 
-namespace sb::identity {
+namespace sb::pg {
 
 double ToEpoch(absl::Time t) { return static_cast<double>(absl::ToUnixMicros(t)) / 1e6; }
 
@@ -72,4 +72,4 @@ bool ParseJsonInto(const std::string& json, google::protobuf::Message* message) 
   return google::protobuf::util::JsonStringToMessage(json, message, options).ok();
 }
 
-}  // namespace sb::identity
+}  // namespace sb::pg

@@ -1,6 +1,6 @@
 #pragma once
 
-// Small conversions between libpqxx fields and the types identity's handlers use. Timestamps are
+// Small conversions between libpqxx fields and the types services' handlers use. Timestamps are
 // selected as `extract(epoch FROM col)::float8` (microsecond precision) and written with
 // `to_timestamp($n)`; arrays travel as PostgreSQL array literals cast with `$n::text[]`.
 
@@ -14,7 +14,7 @@
 
 #include "absl/time/time.h"
 
-namespace sb::identity {
+namespace sb::pg {
 
 double ToEpoch(absl::Time t);
 absl::Time TimeFromEpoch(const pqxx::field& f);
@@ -38,4 +38,4 @@ std::string PgArray(const std::vector<std::string>& values);
 std::string ToJson(const google::protobuf::Message& message);
 bool ParseJsonInto(const std::string& json, google::protobuf::Message* message);
 
-}  // namespace sb::identity
+}  // namespace sb::pg

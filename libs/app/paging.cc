@@ -1,4 +1,4 @@
-#include "services/identity/paging.h"
+#include "libs/app/paging.h"
 
 #include <vector>
 
@@ -8,7 +8,7 @@
 #include "absl/strings/str_split.h"
 #include "libs/app/rpc_errors.h"
 
-namespace sb::identity {
+namespace sb::app {
 namespace {
 
 // FNV-1a: stable across processes and replicas (absl::Hash is seeded per process).
@@ -24,7 +24,7 @@ absl::StatusOr<Page> ParsePage(int32_t page_size, std::string_view page_token,
                                std::string_view fingerprint, int max) {
   Page page;
   if (page_size < 0 || page_size > max) {
-    return app::FieldError("page_size", "OUT_OF_RANGE", absl::StrCat("must be 0..", max));
+    return FieldError("page_size", "OUT_OF_RANGE", absl::StrCat("must be 0..", max));
   }
   if (page_size > 0) page.limit = page_size;
   if (page_token.empty()) return page;
@@ -34,9 +34,10 @@ absl::StatusOr<Page> ParsePage(int32_t page_size, std::string_view page_token,
     parts = absl::StrSplit(raw, ':');
   }
   if (parts.size() != 2 || parts[1] != Fp(fingerprint) ||
-      !absl::SimpleAtoi(parts[0], &page.offset) || page.offset < 0) {
-    return app::FieldError("page_token", "INVALID_PAGE_TOKEN",
-                           "is not a token of this list with these filters");
+      !absl::SimpleAtoi(parts[0], &page.offset) || page.offset < 0 ||
+      page.offset > (int64_t{1} << 40)) {
+    return FieldError("page_token", "INVALID_PAGE_TOKEN",
+                      "is not a token of this list with these filters");
   }
   return page;
 }
@@ -47,4 +48,4 @@ std::string NextPageToken(const Page& page, int64_t total, std::string_view fing
   return absl::WebSafeBase64Escape(absl::StrCat(next, ":", Fp(fingerprint)));
 }
 
-}  // namespace sb::identity
+}  // namespace sb::app
