@@ -188,12 +188,13 @@ void Pool::Release(std::unique_ptr<pqxx::connection> conn, bool healthy) {
   freed_.notify_one();
 }
 
-Pool::Attempt Pool::RunOnce(absl::FunctionRef<absl::Status(pqxx::work&)> fn) {
+template <typename Tx>
+Pool::Attempt Pool::RunOnce(absl::FunctionRef<absl::Status(Tx&)> fn) {
   absl::StatusOr<Lease> lease = Acquire(options_.acquire_timeout);
   if (!lease.ok()) return {lease.status()};
   bool begun = false;
   try {
-    pqxx::work tx(lease->conn());
+    Tx tx(lease->conn());
     begun = true;
     absl::Status status = fn(tx);
     if (!status.ok()) {
@@ -212,7 +213,9 @@ Pool::Attempt Pool::RunOnce(absl::FunctionRef<absl::Status(pqxx::work&)> fn) {
     Attempt attempt{StatusFromException(e)};
     if (attempt.status.code() == absl::StatusCode::kUnavailable) {
       lease->MarkBroken();
-      attempt.stale = !begun && lease->reused();
+      // A read has nothing to undo: whatever broke on a reused connection is tried again on a
+      // fresh one, as a BEGIN that failed is.
+      attempt.stale = (!begun || std::is_same_v<Tx, pqxx::nontransaction>)&&lease->reused();
     }
     attempt.retryable = attempt.status.code() == absl::StatusCode::kAborted;
     return attempt;
@@ -221,9 +224,9 @@ Pool::Attempt Pool::RunOnce(absl::FunctionRef<absl::Status(pqxx::work&)> fn) {
 
 absl::Status Pool::RunTransaction(absl::FunctionRef<absl::Status(pqxx::work&)> fn) {
   for (int attempt = 0;; ++attempt) {
-    Attempt result = RunOnce(fn);
+    Attempt result = RunOnce<pqxx::work>(fn);
     // Each stale connection is dropped, so this ends after at most `size` more tries.
-    for (int i = 0; result.stale && i < options_.size; ++i) result = RunOnce(fn);
+    for (int i = 0; result.stale && i < options_.size; ++i) result = RunOnce<pqxx::work>(fn);
     if (!result.retryable || attempt >= options_.max_retries) return result.status;
     {
       std::lock_guard lock(mu_);
@@ -231,6 +234,14 @@ absl::Status Pool::RunTransaction(absl::FunctionRef<absl::Status(pqxx::work&)> f
     }
     BackOff(attempt);
   }
+}
+
+absl::Status Pool::RunRead(absl::FunctionRef<absl::Status(pqxx::nontransaction&)> fn) {
+  Attempt result = RunOnce<pqxx::nontransaction>(fn);
+  for (int i = 0; result.stale && i < options_.size; ++i) {
+    result = RunOnce<pqxx::nontransaction>(fn);
+  }
+  return result.status;
 }
 
 void Pool::BackOff(int attempt) {

@@ -75,7 +75,8 @@ v1::Contact ContactFromRow(const pqxx::row& row) {
   return c;
 }
 
-std::vector<v1::Contact> LookupContactsByNumber(pqxx::work& tx, const NumberLookup& lookup) {
+std::vector<v1::Contact> LookupContactsByNumber(pqxx::transaction_base& tx,
+                                                const NumberLookup& lookup) {
   // libpqxx prepares on first use per connection; defining the same statement again is a no-op.
   tx.conn().prepare(kLookupStatement, LookupSql());
   const bool every_owner = !lookup.owner_user_ids.has_value();

@@ -34,7 +34,7 @@ struct NumberLookup {
 // The contacts of the tenant with a phone number equal to `lookup.number`, best first: the
 // project's before plain ones (when a project is given), then the most recently updated. Uses
 // contact_phones_number_idx and the contacts' primary key; a prepared statement per connection.
-std::vector<::switchboard::org::v1::Contact> LookupContactsByNumber(pqxx::work& tx,
+std::vector<::switchboard::org::v1::Contact> LookupContactsByNumber(pqxx::transaction_base& tx,
                                                                     const NumberLookup& lookup);
 
 }  // namespace sb::org

@@ -630,7 +630,8 @@ grpc::Status OrgService::LookupContacts(grpc::ServerContext* context,
     SB_ASSIGN_OR_RETURN(lookup.number, phone::NormalizeE164(number, country, "phone_number"));
     response->set_normalized_number(lookup.number);
     // include_crm is ignored until the CRM lookup exists (issue #13): crm_match stays unset.
-    return Run([&](pqxx::work& tx) -> absl::Status {
+    // One statement, on every inbound call: no BEGIN/COMMIT round trips (pg::Pool::Read).
+    return deps_.pg.Read([&](pqxx::nontransaction& tx) -> absl::Status {
       for (v1::Contact& c : LookupContactsByNumber(tx, lookup)) {
         *response->add_contacts() = std::move(c);
       }

@@ -56,6 +56,40 @@ TEST_CASE("Pool::Run commits when fn returns OK and rolls back otherwise", "[pg]
   CHECK(error.status() == absl::PermissionDeniedError("no"));
 }
 
+TEST_CASE("Pool::Read runs statements without a transaction and maps errors as Run does", "[pg]") {
+  auto pool = MakePool({.dsn = FreshDatabase()});
+  REQUIRE(Exec(*pool, "CREATE TABLE t (id int PRIMARY KEY)") == absl::OkStatus());
+  REQUIRE(Exec(*pool, "INSERT INTO t VALUES (1), (2)") == absl::OkStatus());
+
+  const absl::StatusOr<int> count = pool->Read([](pqxx::nontransaction& tx) -> absl::StatusOr<int> {
+    return tx.exec1("SELECT count(*) FROM t")[0].as<int>();
+  });
+  REQUIRE(count.status() == absl::OkStatus());
+  CHECK(*count == 2);
+  // No BEGIN: the session is not inside a transaction block while fn runs.
+  const absl::StatusOr<std::string> status =
+      pool->Read([](pqxx::nontransaction& tx) -> absl::StatusOr<std::string> {
+        return tx.exec1("SELECT now() = statement_timestamp()")[0].as<std::string>();
+      });
+  REQUIRE(status.status() == absl::OkStatus());
+  CHECK(*status == "t");
+
+  const absl::Status missing = pool->Read([](pqxx::nontransaction& tx) -> absl::Status {
+    tx.exec("SELECT * FROM no_such_table");
+    return absl::OkStatus();
+  });
+  CHECK(missing.code() == absl::StatusCode::kInternal);
+  // The connection is fine afterwards (the failed statement left no aborted transaction behind).
+  CHECK(pool->Read([](pqxx::nontransaction& tx) -> absl::StatusOr<int> {
+              return tx.exec1("SELECT 1")[0].as<int>();
+            })
+            .value_or(0) == 1);
+  CHECK(pool->Read([](pqxx::nontransaction&) -> absl::StatusOr<int> {
+              return absl::NotFoundError("no such contact");
+            })
+            .status() == absl::NotFoundError("no such contact"));
+}
+
 TEST_CASE("Pool::Run maps constraint violations to AlreadyExists and FailedPrecondition", "[pg]") {
   auto pool = MakePool({.dsn = FreshDatabase()});
   REQUIRE(Exec(*pool,
