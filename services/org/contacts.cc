@@ -78,7 +78,8 @@ absl::StatusOr<v1::Contact> LoadContact(pqxx::work& tx, const std::string& tenan
   return ContactFromRow(r[0]);
 }
 
-// NotFound naming `field` unless `id` is a project of the tenant.
+// InvalidArgument naming `field` unless `id` is a project of the tenant (a field of the request
+// refers to it: the form shows the error on that field).
 absl::Status RequireProject(pqxx::work& tx, const std::string& tenant_id, const std::string& id,
                             std::string_view field) {
   if (IsUuid(id) &&
@@ -86,8 +87,8 @@ absl::Status RequireProject(pqxx::work& tx, const std::string& tenant_id, const 
            .empty()) {
     return absl::OkStatus();
   }
-  return app::FieldError(absl::StatusCode::kNotFound, field, "NOT_FOUND",
-                         absl::StrCat("project '", id.substr(0, 64), "' not found"));
+  return app::FieldError(field, "NOT_FOUND",
+                         absl::StrCat("project '", id.substr(0, 64), "' does not exist"));
 }
 
 absl::Status NormalizePhones(v1::Contact& c, const std::string& country) {
@@ -331,13 +332,12 @@ absl::Status RequireContactsAccess(const auth::Principal& caller) {
       absl::StrCat("permission ", perm::kContactsAccess, " is required"));
 }
 
-// NotFound naming `field` (with a FieldViolation) unless `user_id` is a user of the tenant.
+// InvalidArgument naming `field` (reason NOT_FOUND) unless `user_id` is a user of the tenant.
 absl::Status RequireOwner(Directory& directory, const std::string& tenant_id,
                           const std::string& user_id, std::string_view field) {
   absl::Status s = directory.RequireUsers(tenant_id, {user_id}, field);
   if (absl::IsNotFound(s)) {
-    return app::FieldError(absl::StatusCode::kNotFound, field, "NOT_FOUND",
-                           absl::StrCat("user '", user_id, "' not found"));
+    return app::FieldError(field, "NOT_FOUND", absl::StrCat("user '", user_id, "' does not exist"));
   }
   return s;
 }

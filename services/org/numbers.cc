@@ -76,8 +76,9 @@ absl::Status RequireRow(pqxx::work& tx, std::string_view table, std::string_view
                          .empty()) {
     return absl::OkStatus();
   }
-  return absl::NotFoundError(absl::StrCat(std::string(field), ": ", std::string(what), " '",
-                                          id.substr(0, 64), "' not found"));
+  return app::FieldError(
+      field, "NOT_FOUND",
+      absl::StrCat(std::string(what), " '", id.substr(0, 64), "' does not exist"));
 }
 
 absl::Status CheckNumberRefs(pqxx::work& tx, const std::string& tenant_id, const v1::Number& n,

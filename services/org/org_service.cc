@@ -239,8 +239,13 @@ absl::Status OrgService::RequireSchedule(pqxx::work& tx, const std::string& tena
                          .empty()) {
     return absl::OkStatus();
   }
-  return absl::NotFoundError(
-      absl::StrCat(std::string(field), ": schedule '", id.substr(0, 64), "' not found"));
+  return app::FieldError(field, "NOT_FOUND",
+                         absl::StrCat("schedule '", id.substr(0, 64), "' does not exist"));
+}
+
+absl::Status OrgService::AsBadReference(absl::Status status, std::string_view field) {
+  if (!absl::IsNotFound(status)) return status;
+  return app::FieldError(field, "NOT_FOUND", std::string(status.message()));
 }
 
 void OrgService::LockTenant(pqxx::work& tx, const std::string& tenant_id, std::string_view topic) {

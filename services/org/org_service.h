@@ -86,7 +86,12 @@ class OrgService final : public v1::OrgService::Service {
   static absl::StatusOr<std::vector<std::string>> UuidList(
       const google::protobuf::RepeatedPtrField<std::string>& ids, std::string_view field,
       size_t max = 1000);
-  // NotFound naming `field` unless the schedule exists in the tenant ("" passes: none).
+  // Ids that a request's fields refer to (a parent unit, a project, a schedule...) that do not
+  // exist are bad input: InvalidArgument with a FieldViolation naming the field (reason
+  // NOT_FOUND), so that a form shows the error on the field. The resource a request addresses
+  // (GetTeam's team_id) stays NotFound.
+  static absl::Status AsBadReference(absl::Status status, std::string_view field);
+  // InvalidArgument naming `field` unless the schedule exists in the tenant ("" passes: none).
   static absl::Status RequireSchedule(pqxx::work& tx, const std::string& tenant_id,
                                       const std::string& id, std::string_view field);
 

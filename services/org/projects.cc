@@ -131,8 +131,8 @@ absl::Status OrgService::RequireTeams(pqxx::work& tx, const std::string& tenant_
     if (tx.exec_params("SELECT 1 FROM org.teams WHERE tenant_id = $1 AND id = $2", tenant_id,
                        team_ids[i])
             .empty()) {
-      return absl::NotFoundError(
-          absl::StrCat(std::string(field), "[", i, "]: team '", team_ids[i], "' not found"));
+      return app::FieldError(absl::StrCat(std::string(field), "[", i, "]"), "NOT_FOUND",
+                             absl::StrCat("team '", team_ids[i], "' does not exist"));
     }
   }
   return absl::OkStatus();
@@ -158,8 +158,9 @@ grpc::Status OrgService::CreateProject(grpc::ServerContext* context,
                         UuidList(in.team_ids(), "project.team_ids"));
     SB_ASSIGN_OR_RETURN(std::vector<std::string> agents,
                         UuidList(in.agent_user_ids(), "project.agent_user_ids"));
-    SB_RETURN_IF_ERROR(
-        deps_.directory.RequireUsers(caller.tenant_id, agents, "project.agent_user_ids"));
+    SB_RETURN_IF_ERROR(AsBadReference(
+        deps_.directory.RequireUsers(caller.tenant_id, agents, "project.agent_user_ids"),
+        "project.agent_user_ids"));
     return Run([&](pqxx::work& tx) -> absl::Status {
       const std::string& tenant = caller.tenant_id;
       SB_RETURN_IF_ERROR(RequireTeams(tx, tenant, teams, "project.team_ids"));
@@ -292,8 +293,9 @@ grpc::Status OrgService::UpdateProject(grpc::ServerContext* context,
     SB_ASSIGN_OR_RETURN(std::vector<std::string> agents,
                         UuidList(in.agent_user_ids(), "project.agent_user_ids"));
     if (paths.contains("agent_user_ids")) {
-      SB_RETURN_IF_ERROR(
-          deps_.directory.RequireUsers(caller.tenant_id, agents, "project.agent_user_ids"));
+      SB_RETURN_IF_ERROR(AsBadReference(
+          deps_.directory.RequireUsers(caller.tenant_id, agents, "project.agent_user_ids"),
+          "project.agent_user_ids"));
     }
     return Run([&](pqxx::work& tx) -> absl::Status {
       const std::string& tenant = caller.tenant_id;
@@ -522,7 +524,9 @@ grpc::Status OrgService::SetProjectSelection(grpc::ServerContext* context,
         chosen.emplace_back(secondary[i], absl::StrCat("secondary_project_ids[", i, "]"));
       }
       for (const auto& [id, field] : chosen) {
-        SB_ASSIGN_OR_RETURN(v1::Project p, LoadProject(tx, tenant, id, field));
+        absl::StatusOr<v1::Project> loaded = LoadProject(tx, tenant, id, field);
+        if (!loaded.ok()) return AsBadReference(loaded.status(), field);
+        const v1::Project& p = *loaded;
         if (p.state() != v1::PROJECT_STATE_ACTIVE) {
           return app::WithReason(absl::FailedPreconditionError(
                                      absl::StrCat(field, ": project '", p.name(), "' is archived")),

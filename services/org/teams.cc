@@ -94,8 +94,12 @@ grpc::Status OrgService::CreateTeam(grpc::ServerContext* context,
                         UuidList(request->member_user_ids(), "member_user_ids"));
     SB_ASSIGN_OR_RETURN(std::vector<std::string> leaders,
                         UuidList(request->leader_user_ids(), "leader_user_ids"));
-    SB_RETURN_IF_ERROR(deps_.directory.RequireUsers(caller.tenant_id, members, "member_user_ids"));
-    SB_RETURN_IF_ERROR(deps_.directory.RequireUsers(caller.tenant_id, leaders, "leader_user_ids"));
+    SB_RETURN_IF_ERROR(
+        AsBadReference(deps_.directory.RequireUsers(caller.tenant_id, members, "member_user_ids"),
+                       "member_user_ids"));
+    SB_RETURN_IF_ERROR(
+        AsBadReference(deps_.directory.RequireUsers(caller.tenant_id, leaders, "leader_user_ids"),
+                       "leader_user_ids"));
     return Run([&](pqxx::work& tx) -> absl::Status {
       const std::string& tenant = caller.tenant_id;
       SB_RETURN_IF_ERROR(RequireSchedule(tx, tenant, in.schedule_id(), "team.schedule_id"));
@@ -276,7 +280,8 @@ grpc::Status OrgService::AddTeamMembers(grpc::ServerContext* context,
         request->role() == TeamMember::ROLE_UNSPECIFIED ? TeamMember::ROLE_MEMBER : request->role();
     if (!TeamMember::Role_IsValid(role)) return app::FieldError("role", "UNKNOWN", "unknown role");
     if (!on.vouched && access.caller) {
-      SB_RETURN_IF_ERROR(deps_.directory.RequireUsers(access.tenant_id, users, "user_ids"));
+      SB_RETURN_IF_ERROR(AsBadReference(
+          deps_.directory.RequireUsers(access.tenant_id, users, "user_ids"), "user_ids"));
     }
     return Run([&](pqxx::work& tx) -> absl::Status {
       SB_ASSIGN_OR_RETURN(v1::Team team, LoadTeam(tx, access.tenant_id, request->team_id()));

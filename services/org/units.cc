@@ -95,8 +95,10 @@ grpc::Status OrgService::CreateOrgUnit(grpc::ServerContext* context,
       SB_ASSIGN_OR_RETURN(auth::Reach reach, authorizer().ReachFor(caller, perm::kOrgManage));
       std::string parent;
       if (!in.parent_id().empty()) {
-        SB_ASSIGN_OR_RETURN(v1::OrgUnit p,
-                            LoadUnit(tx, tenant, in.parent_id(), "org_unit.parent_id"));
+        absl::StatusOr<v1::OrgUnit> loaded =
+            LoadUnit(tx, tenant, in.parent_id(), "org_unit.parent_id");
+        if (!loaded.ok()) return AsBadReference(loaded.status(), "org_unit.parent_id");
+        const v1::OrgUnit& p = *loaded;
         SB_RETURN_IF_ERROR(RequireUnitReached(reach, p.id(), "org_unit.parent_id"));
         parent = p.id();
       } else if (!reach.all) {
@@ -217,8 +219,10 @@ grpc::Status OrgService::MoveOrgUnit(grpc::ServerContext* context,
       SB_RETURN_IF_ERROR(RequireUnitReached(reach, unit.id(), "org_unit_id"));
       std::string parent;
       if (!request->new_parent_id().empty()) {
-        SB_ASSIGN_OR_RETURN(v1::OrgUnit p,
-                            LoadUnit(tx, tenant, request->new_parent_id(), "new_parent_id"));
+        absl::StatusOr<v1::OrgUnit> loaded =
+            LoadUnit(tx, tenant, request->new_parent_id(), "new_parent_id");
+        if (!loaded.ok()) return AsBadReference(loaded.status(), "new_parent_id");
+        const v1::OrgUnit& p = *loaded;
         SB_RETURN_IF_ERROR(RequireUnitReached(reach, p.id(), "new_parent_id"));
         if (p.id() == unit.id() || std::find(p.ancestor_ids().begin(), p.ancestor_ids().end(),
                                              unit.id()) != p.ancestor_ids().end()) {
@@ -372,8 +376,8 @@ grpc::Status OrgService::SetUserOrgUnits(grpc::ServerContext* context,
     return Run([&](pqxx::work& tx) -> absl::Status {
       const std::string& tenant = access.tenant_id;
       for (size_t i = 0; i < units.size(); ++i) {
-        SB_RETURN_IF_ERROR(
-            LoadUnit(tx, tenant, units[i], absl::StrCat("org_unit_ids[", i, "]")).status());
+        const std::string field = absl::StrCat("org_unit_ids[", i, "]");
+        SB_RETURN_IF_ERROR(AsBadReference(LoadUnit(tx, tenant, units[i], field).status(), field));
       }
       v1::UserPlacement before = LoadPlacement(tx, tenant, user.value());
       // users.manage (local managers placing their staff) or org.manage: whichever reaches further.
@@ -428,8 +432,9 @@ grpc::Status OrgService::SetReportingManager(grpc::ServerContext* context,
       if (manager == user.value()) {
         return app::FieldError("manager_user_id", "SELF", "a user cannot report to themself");
       }
-      SB_RETURN_IF_ERROR(
-          deps_.directory.RequireUsers(caller.tenant_id, {manager}, "manager_user_id"));
+      SB_RETURN_IF_ERROR(AsBadReference(
+          deps_.directory.RequireUsers(caller.tenant_id, {manager}, "manager_user_id"),
+          "manager_user_id"));
     }
     SB_RETURN_IF_ERROR(deps_.directory.RequireUsers(caller.tenant_id, {user.value()}, "user_id"));
     return Run([&](pqxx::work& tx) -> absl::Status {

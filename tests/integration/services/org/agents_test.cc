@@ -236,7 +236,8 @@ TEST_CASE("agent phones and ringing preferences are validated", "[agents][valida
   CHECK(field == "profile.skills[0].level");
   skill->set_level(7);
   p.set_schedule_id("6b1d2c3e-2222-4222-8222-222222222222");
-  CHECK(Code(create(p, &field)) == grpc::NOT_FOUND);
+  CHECK(Code(create(p, &field)) == grpc::INVALID_ARGUMENT);
+  CHECK(field == "profile.schedule_id");
   p.clear_schedule_id();
 
   v1::CreateAgentProfileRequest req;

@@ -549,12 +549,12 @@ TEST_CASE("bad contact input is refused naming the field", "[contacts]") {
     CHECK(refused(c) == "contact.owner_user_id");
   }
 
-  // Unknown projects and owners are not found.
+  // Unknown projects and owners are bad input naming the field.
   {
     v1::Contact c = Person("Kata", "Kovács");
     c.set_project_id(NewUuid());
     const Outcome o = TryCreate(f, admin, c);
-    CHECK(o.code == grpc::NOT_FOUND);
+    CHECK(o.code == grpc::INVALID_ARGUMENT);
     CHECK(o.field == "contact.project_id");
     c.set_project_id("not-a-project");
     CHECK(TryCreate(f, admin, c).field == "contact.project_id");
@@ -563,7 +563,7 @@ TEST_CASE("bad contact input is refused naming the field", "[contacts]") {
     v1::Contact c = Person("Kata", "Kovács");
     c.set_owner_user_id(NewUuid());
     const Outcome o = TryCreate(f, admin, c);
-    CHECK(o.code == grpc::NOT_FOUND);
+    CHECK(o.code == grpc::INVALID_ARGUMENT);
     CHECK(o.field == "contact.owner_user_id");
   }
 
@@ -581,7 +581,7 @@ TEST_CASE("bad contact input is refused naming the field", "[contacts]") {
   CHECK(TryUpdate(f, admin, change, {"id"}).field == "update_mask");
   change.set_project_id(NewUuid());
   o = TryUpdate(f, admin, change, {"project_id"});
-  CHECK(o.code == grpc::NOT_FOUND);
+  CHECK(o.code == grpc::INVALID_ARGUMENT);
   CHECK(o.field == "contact.project_id");
   change.set_id(NewUuid());
   CHECK(TryUpdate(f, admin, change, {"description"}).code == grpc::NOT_FOUND);
@@ -746,12 +746,12 @@ TEST_CASE("another tenant's contact ids are not found", "[contacts]") {
   CHECK(ListIds(f, intruder).empty());
   CHECK(Search(f, intruder, "kov").empty());
   CHECK(LookupInternal(f, globex.id, "+3612345678").contacts_size() == 0);
-  // A project of another tenant is not found either.
+  // A project of another tenant does not exist for this one (the same answer as a made-up id).
   const std::string acme_project = CreateProject(f, acme.admin_token, "Sales");
   v1::Contact c = Person("Gábor", "Globex");
   c.set_project_id(acme_project);
   const Outcome o = TryCreate(f, intruder, c);
-  CHECK(o.code == grpc::NOT_FOUND);
+  CHECK(o.code == grpc::INVALID_ARGUMENT);
   CHECK(o.field == "contact.project_id");
   // All of it left acme's contact as it was.
   v1::Contact got;

@@ -55,8 +55,8 @@ TEST_CASE("numbers: E.164, unique on the platform, found by sip", "[numbers]") {
     bad.mutable_number()->set_project_id("6b1d2c3e-2222-4222-8222-222222222222");
     auto ctx2 = f.Ctx(admin);
     grpc::Status s = f.stub().CreateNumber(ctx2.get(), bad, &out);
-    CHECK(Code(s) == grpc::NOT_FOUND);
-    CHECK(s.error_message().find("number.project_id") != std::string::npos);
+    CHECK(Code(s) == grpc::INVALID_ARGUMENT);
+    CHECK(ViolationField(*ctx2) == "number.project_id");
     // Another tenant cannot take the number, nor learn whose it is.
     v1::CreateNumberRequest dup;
     dup.mutable_number()->set_number("+3612345678");

@@ -68,7 +68,8 @@ TEST_CASE("projects: teams and agents that work them", "[projects]") {
   bad.mutable_project()->set_name("Bad");
   bad.mutable_project()->add_team_ids("6b1d2c3e-2222-4222-8222-222222222222");
   auto ctx = f.Ctx(admin);
-  CHECK(Code(f.stub().CreateProject(ctx.get(), bad, &p)) == grpc::NOT_FOUND);
+  CHECK(Code(f.stub().CreateProject(ctx.get(), bad, &p)) == grpc::INVALID_ARGUMENT);
+  CHECK(ViolationField(*ctx) == "project.team_ids[0]");
   bad.mutable_project()->clear_team_ids();
   bad.mutable_project()->set_name("sales");
   CHECK(Code(f.stub().CreateProject(f.Ctx(admin).get(), bad, &p)) == grpc::ALREADY_EXISTS);
@@ -130,7 +131,9 @@ TEST_CASE("project selection: live in Redis and offered primary first", "[projec
   CHECK(field == "primary_project_id");
   CHECK(Code(Select(f, anna_token, vip, {}, "", &field)) == grpc::PERMISSION_DENIED);
   CHECK(field == "primary_project_id");
-  CHECK(Code(Select(f, anna_token, "6b1d2c3e-2222-4222-8222-222222222222", {})) == grpc::NOT_FOUND);
+  CHECK(Code(Select(f, anna_token, "6b1d2c3e-2222-4222-8222-222222222222", {}, "", &field)) ==
+        grpc::INVALID_ARGUMENT);
+  CHECK(field == "primary_project_id");
 
   // Routing asks (service credential) who selected Sales: anna (primary) before bob (secondary).
   v1::ListProjectSelectionsRequest list;

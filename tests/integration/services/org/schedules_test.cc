@@ -559,7 +559,7 @@ TEST_CASE("another tenant's schedules are not found", "[schedules]") {
   team.mutable_team()->set_name("Support");
   team.mutable_team()->set_schedule_id(id);
   v1::Team out;
-  CHECK(Code(f.stub().CreateTeam(f.Ctx(intruder).get(), team, &out)) == grpc::NOT_FOUND);
+  CHECK(Code(f.stub().CreateTeam(f.Ctx(intruder).get(), team, &out)) == grpc::INVALID_ARGUMENT);
   REQUIRE(api.Get(acme.admin_token, id, &s).code == grpc::OK);
   CHECK(s.name() == "Hours");
 }

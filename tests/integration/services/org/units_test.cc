@@ -100,7 +100,9 @@ TEST_CASE("org units form a tree that cannot fold into itself", "[units]") {
     CHECK(ViolationField(*ctx) == "org_unit.name");
     req.mutable_org_unit()->set_name("Orphans");
     req.mutable_org_unit()->set_parent_id("7d0f5b7e-0000-4000-8000-000000000000");
-    CHECK(Code(f.stub().CreateOrgUnit(f.Ctx(admin).get(), req, &out)) == grpc::NOT_FOUND);
+    auto missing = f.Ctx(admin);
+    CHECK(Code(f.stub().CreateOrgUnit(missing.get(), req, &out)) == grpc::INVALID_ARGUMENT);
+    CHECK(ViolationField(*missing) == "org_unit.parent_id");
   }
 
   SECTION("a unit with users or children cannot be deleted") {
@@ -359,7 +361,9 @@ TEST_CASE("reporting managers: transitive reports and no cycles", "[units][repor
   CHECK(Code(cycle) == grpc::INVALID_ARGUMENT);
   CHECK(field == "manager_user_id");
   CHECK(Code(set(boss, boss).first) == grpc::INVALID_ARGUMENT);
-  CHECK(Code(set(a1, "5a8c7b2e-1111-4111-8111-111111111111").first) == grpc::NOT_FOUND);
+  auto [unknown, unknown_field] = set(a1, "5a8c7b2e-1111-4111-8111-111111111111");
+  CHECK(Code(unknown) == grpc::INVALID_ARGUMENT);
+  CHECK(unknown_field == "manager_user_id");
   // Clearing works, and re-pointing is a replace.
   REQUIRE(set(a1, boss).first.ok());
   REQUIRE(set(a2, "").first.ok());
@@ -452,7 +456,7 @@ TEST_CASE("teams: leaders reach their members and edit only their teams", "[team
   CHECK(Code(f.stub().CreateTeam(f.Ctx(gina2).get(), dup, &out)) == grpc::PERMISSION_DENIED);
   dup.mutable_team()->set_name("Green");
   dup.add_member_user_ids("5a8c7b2e-1111-4111-8111-111111111111");
-  CHECK(Code(f.stub().CreateTeam(f.Ctx(admin).get(), dup, &out)) == grpc::NOT_FOUND);
+  CHECK(Code(f.stub().CreateTeam(f.Ctx(admin).get(), dup, &out)) == grpc::INVALID_ARGUMENT);
 
   v1::RemoveTeamMembersRequest rm;
   rm.set_team_id(red);
