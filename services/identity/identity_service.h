@@ -308,6 +308,11 @@ class IdentityService final : public v1::IdentityService::Service {
   // introspections at once (identity itself refuses keys whose creator is not active).
   void RevokeApiKeysInCaches(pqxx::work& tx, const std::string& user_id);
 
+  // Removes a user just created (and committed) whom org then refused to place or clone into,
+  // and returns org's answer for the caller.
+  absl::Status UndoNewUser(const std::string& tenant_id, const std::string& user_id,
+                           absl::Status org_answer);
+
   // The tenant's security settings with defaults filled in.
   v1::TenantSecurity SecurityOf(pqxx::work& tx, const std::string& tenant_id) const;
 

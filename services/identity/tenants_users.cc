@@ -665,6 +665,18 @@ grpc::Status IdentityService::DeleteTenant(grpc::ServerContext* context,
 // ---------------------------------------------------------------------------------------------
 // Users
 
+absl::Status IdentityService::UndoNewUser(const std::string& tenant_id, const std::string& user_id,
+                                          absl::Status org_answer) {
+  SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
+    tx.exec_params("DELETE FROM identity.users WHERE tenant_id = $1 AND id = $2", tenant_id,
+                   user_id);
+    return absl::OkStatus();
+  }));
+  // Whatever org kept of the half-made user goes too (best effort: ReleaseUser is idempotent).
+  (void)deps_.org.Release({tenant_id, ""}, user_id);
+  return org_answer;
+}
+
 grpc::Status IdentityService::CreateUser(grpc::ServerContext* context,
                                          const v1::CreateUserRequest* request, v1::User* response) {
   return app::ToGrpc(*context, [&]() -> absl::Status {
@@ -735,13 +747,7 @@ grpc::Status IdentityService::CreateUser(grpc::ServerContext* context,
       // refuses (or cannot be reached), the user is removed again and the caller gets org's answer.
       if (absl::Status placed = deps_.org.Place({tenant_id, bearer}, id, units, teams);
           !placed.ok()) {
-        SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
-          tx.exec_params("DELETE FROM identity.users WHERE tenant_id = $1 AND id = $2", tenant_id,
-                         id);
-          return absl::OkStatus();
-        }));
-        (void)deps_.org.Release({tenant_id, ""}, id);
-        return placed;
+        return UndoNewUser(tenant_id, id, placed);
       }
     }
     return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
@@ -1266,13 +1272,7 @@ grpc::Status IdentityService::CloneUser(grpc::ServerContext* context,
     // and undone here when org refuses.
     if (absl::Status cloned = deps_.org.Clone({target_tenant, bearer}, source_id, id);
         !cloned.ok()) {
-      SB_RETURN_IF_ERROR(deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
-        tx.exec_params("DELETE FROM identity.users WHERE tenant_id = $1 AND id = $2", target_tenant,
-                       id);
-        return absl::OkStatus();
-      }));
-      (void)deps_.org.Release({target_tenant, ""}, id);
-      return cloned;
+      return UndoNewUser(target_tenant, id, cloned);
     }
     return deps_.pg.Run([&](pqxx::work& tx) -> absl::Status {
       SB_ASSIGN_OR_RETURN(UserRecord out, LoadUser(tx, target_tenant, id));
