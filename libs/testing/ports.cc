@@ -22,4 +22,21 @@ int FreeTcpPort() {
   return ntohs(addr.sin_port);
 }
 
+int FreeTcpUdpPort() {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const int port = FreeTcpPort();
+    const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    SB_CHECK(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    const bool free = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    if (free) return port;
+  }
+  SB_CHECK(false) << "no port free for both TCP and UDP";
+  return 0;
+}
+
 }  // namespace sb::testing
