@@ -11,6 +11,7 @@
 
 #include "absl/strings/ascii.h"
 #include "libs/common/check.h"
+#include "libs/sip/digest.h"
 #include "services/identity/crypto/password_policy.h"
 
 namespace sb::identity {
@@ -48,13 +49,6 @@ std::string RandomFromAlphabet(std::string_view alphabet, size_t n) {
       if (byte < limit && out.size() < n) out.push_back(alphabet[byte % alphabet.size()]);
     }
   }
-  return out;
-}
-
-std::string JoinHa1Input(std::string_view user, std::string_view realm, std::string_view password) {
-  std::string out;
-  out.reserve(user.size() + realm.size() + password.size() + 2);
-  out.append(user).append(":").append(realm).append(":").append(password);
   return out;
 }
 
@@ -175,12 +169,12 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
 }
 
 std::string DigestHa1Md5(std::string_view user, std::string_view realm, std::string_view password) {
-  return DigestHex(EVP_md5(), JoinHa1Input(user, realm, password));
+  return sip::digest::ComputeHa1(sip::digest::Algorithm::kMd5, user, realm, password);
 }
 
 std::string DigestHa1Sha256(std::string_view user, std::string_view realm,
                             std::string_view password) {
-  return DigestHex(EVP_sha256(), JoinHa1Input(user, realm, password));
+  return sip::digest::ComputeHa1(sip::digest::Algorithm::kSha256, user, realm, password);
 }
 
 }  // namespace sb::identity

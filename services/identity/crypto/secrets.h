@@ -60,7 +60,8 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b);
 // HA1 for digest authentication: lowercase hex of H(user ":" realm ":" password), with H = MD5
 // (RFC 2617, algorithm=MD5, 32 characters) or SHA-256 (RFC 7616, algorithm=SHA-256, 64
 // characters). The inputs are used as given (no normalisation; RFC 7616's username hashing is the
-// caller's business).
+// caller's business). Both are sip::digest::ComputeHa1 (libs/sip/digest.h), the one HA1
+// implementation that the registrar checks responses against.
 std::string DigestHa1Md5(std::string_view user, std::string_view realm, std::string_view password);
 std::string DigestHa1Sha256(std::string_view user, std::string_view realm,
                             std::string_view password);
