@@ -19,7 +19,9 @@ bool IsUuid(std::string_view text) {
   return true;
 }
 
-std::string NewUuid() {
+namespace {
+
+uint64_t RandomWord() {
   // Seeded with 256 bits from the kernel per thread: a 32-bit seed would make ids collide across
   // processes at scale.
   thread_local std::mt19937_64 rng = [] {
@@ -28,10 +30,10 @@ std::string NewUuid() {
                        device(), device(), device(), device()};
     return std::mt19937_64(seed);
   }();
-  uint64_t hi = rng();
-  uint64_t lo = rng();
-  hi = (hi & ~uint64_t{0xF000}) | uint64_t{0x4000};            // version 4
-  lo = (lo & ~(uint64_t{0xC} << 60)) | (uint64_t{0x8} << 60);  // RFC 4122 variant
+  return rng();
+}
+
+std::string FormatUuid(uint64_t hi, uint64_t lo) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   out.reserve(36);
@@ -49,6 +51,24 @@ std::string NewUuid() {
   out.push_back('-');
   put(lo, 4, 16);
   return out;
+}
+
+uint64_t Rfc4122Variant(uint64_t lo) {
+  return (lo & ~(uint64_t{0xC} << 60)) | (uint64_t{0x8} << 60);
+}
+
+}  // namespace
+
+std::string NewUuid() {
+  uint64_t hi = RandomWord();
+  hi = (hi & ~uint64_t{0xF000}) | uint64_t{0x4000};  // version 4
+  return FormatUuid(hi, Rfc4122Variant(RandomWord()));
+}
+
+std::string NewUuidV7(absl::Time now) {
+  const uint64_t ms = static_cast<uint64_t>(absl::ToUnixMillis(now)) & ((uint64_t{1} << 48) - 1);
+  const uint64_t hi = (ms << 16) | uint64_t{0x7000} | (RandomWord() & 0x0FFF);  // version 7
+  return FormatUuid(hi, Rfc4122Variant(RandomWord()));
 }
 
 }  // namespace sb

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
+#include "absl/time/time.h"
 
 namespace sb {
 
@@ -22,6 +23,9 @@ namespace sb {
 bool IsUuid(std::string_view text);
 // A random (version 4) UUID in canonical lowercase form.
 std::string NewUuid();
+// A time-ordered (version 7, RFC 9562) UUID: 48 bits of Unix milliseconds, then random bits.
+// Ids minted later sort after earlier ones (to the millisecond).
+std::string NewUuidV7(absl::Time now);
 
 template <typename Tag>
 class StrongId {

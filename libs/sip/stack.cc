@@ -210,7 +210,7 @@ ServerTransaction::~ServerTransaction() {
   auto* irq = static_cast<nta_incoming_t*>(irq_);
   if (irq == nullptr || stack_.agent_ == nullptr) return;
   nta_incoming_bind(irq, nullptr, nullptr);
-  if (nta_incoming_method(irq) != sip_method_ack && nta_incoming_status(irq) < 200) {
+  if (!discard_ && nta_incoming_method(irq) != sip_method_ack && nta_incoming_status(irq) < 200) {
     nta_incoming_treply(irq, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
   }
   nta_incoming_destroy(irq);

@@ -119,6 +119,8 @@ class ServerTransaction : public std::enable_shared_from_this<ServerTransaction>
   // INVITE only: called with the ACK of a 2xx, and when the caller CANCELs before a final
   // response (nta has already answered the CANCEL 200 and the INVITE 487).
   void OnAck(std::function<void(const Message& ack)> fn) { on_ack_ = std::move(fn); }
+  // Sends nothing, now or when dropped: for requests that deserve no answer (a banned scanner).
+  void Discard() { discard_ = true; }
   void OnCancel(std::function<void()> fn) { on_cancel_ = std::move(fn); }
 
  private:
@@ -132,6 +134,7 @@ class ServerTransaction : public std::enable_shared_from_this<ServerTransaction>
   Message request_;
   std::function<void(const Message&)> on_ack_;
   std::function<void()> on_cancel_;
+  bool discard_ = false;
 };
 
 // A client transaction: one request sent and the responses to it.

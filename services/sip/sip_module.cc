@@ -1,19 +1,124 @@
 #include "services/sip/sip_module.h"
 
+#include <unistd.h>
+
+#include "absl/strings/str_split.h"
 #include "libs/app/owning_module.h"
 #include "libs/app/platform.h"
+#include "libs/auth/identity_clients.h"
+#include "services/sip/peers.h"
+#include "services/sip/sip_server.h"
 #include "services/sip/sip_service.h"
+#include "spdlog/spdlog.h"
 
 namespace sb::sip {
+namespace {
+
+struct SipFlags {
+  std::string host = "127.0.0.1";
+  int64_t port = 5060;
+  std::string public_host;
+  std::string transports = "udp,tcp";
+  std::string tls_dir;
+  int64_t tls_port = 5061;
+  std::string node_id;
+  int64_t workers = 8;
+  int64_t max_calls = 10'000;
+  std::string nonce_secret;
+  absl::Duration max_call_duration = absl::Hours(4);
+};
+
+std::string DefaultNodeId() {
+  char host[256] = {0};
+  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') return "sip-0";
+  return host;
+}
+
+}  // namespace
 
 app::ModuleSpec SipModule() {
+  auto flags = std::make_shared<SipFlags>();
   return {
       .name = "sip",
       .deps = {"redis"},
-      .create = [](app::Platform& platform) -> absl::StatusOr<std::unique_ptr<app::Module>> {
+      .declare_flags =
+          [flags](app::FlagSet& set) {
+            set.Add("sip_host", &flags->host,
+                    "Address the SIP transports listen on (0.0.0.0 for every IPv4 address).");
+            set.Add("sip_port", &flags->port, "SIP port for UDP and TCP.");
+            set.Add("sip_public_host", &flags->public_host,
+                    "Host written in Contact and Via: the address phones and trunks reach this "
+                    "node at (default: --sip_host).");
+            set.Add("sip_transports", &flags->transports, "Comma list of udp, tcp.");
+            set.Add("sip_tls_dir", &flags->tls_dir,
+                    "Directory with agent.pem (key + certificate) and cafile.pem: enables SIP "
+                    "over TLS on --sip_tls_port.");
+            set.Add("sip_tls_port", &flags->tls_port, "SIP over TLS port.");
+            set.Add("sip_node_id", &flags->node_id,
+                    "This SIP node's id in live call state (default: the host name).");
+            set.Add("sip_workers", &flags->workers,
+                    "Threads for the registrar's and the B2BUA's lookups (identity, org, routing, "
+                    "Redis).");
+            set.Add("sip_max_calls", &flags->max_calls,
+                    "Calls in progress on this node past which new INVITEs get 503.");
+            set.Add("sip_nonce_secret", &flags->nonce_secret,
+                    "Secret (at least 16 bytes) for digest nonces, the same on every SIP node; "
+                    "empty: a random one per process.");
+            set.Add("sip_max_call_duration", &flags->max_call_duration,
+                    "Longest an answered call may last when routing sets no limit.");
+          },
+      .create = [flags](app::Platform& platform) -> absl::StatusOr<std::unique_ptr<app::Module>> {
+        SipServerOptions options;
+        options.stack.bind_host = flags->host;
+        if (flags->port < 1 || flags->port > 65535) {
+          return absl::InvalidArgumentError("--sip_port: must be 1..65535");
+        }
+        options.stack.port = static_cast<int>(flags->port);
+        options.stack.public_host = flags->public_host;
+        options.stack.udp = false;
+        options.stack.tcp = false;
+        for (absl::string_view t : absl::StrSplit(flags->transports, ',', absl::SkipEmpty())) {
+          if (t == "udp")
+            options.stack.udp = true;
+          else if (t == "tcp")
+            options.stack.tcp = true;
+          else
+            return absl::InvalidArgumentError(
+                "--sip_transports: only udp and tcp (TLS: --sip_tls_dir)");
+        }
+        options.stack.tls_dir = flags->tls_dir;
+        options.stack.tls_port = static_cast<int>(flags->tls_port);
+        options.node_id = flags->node_id.empty() ? DefaultNodeId() : flags->node_id;
+        options.calls.node_id = options.node_id;
+        options.calls.max_calls = static_cast<size_t>(std::max<int64_t>(1, flags->max_calls));
+        options.calls.max_call_duration = flags->max_call_duration;
+        options.worker_threads = static_cast<int>(std::clamp<int64_t>(flags->workers, 1, 256));
+        options.nonce_secret = flags->nonce_secret;
+
         auto module = std::make_unique<app::OwningModule>();
+        auto identity = [platform] { return platform.ChannelTo("identity"); };
+        auto org = [platform] { return platform.ChannelTo("org"); };
+        auto routing = [platform] { return platform.ChannelTo("routing"); };
+        auto& peers = module->Own(std::make_unique<GrpcSipPeers>(
+            identity, org, routing, platform.clock(),
+            GrpcSipPeers::Options{.internal_token = platform.config().internal_token}));
         auto& service = module->Own(std::make_unique<SipService>());
         platform.services().Add<v1::SipService>(&service, {"redis"});
+        auto server = std::make_shared<std::unique_ptr<SipServer>>();
+        redis::Client& redis = platform.redis();
+        const Clock& clock = platform.clock();
+        // The SIP port opens at Start, once the gRPC server (and so the peers) can answer.
+        module->OnStart([server, options, &peers, &redis, &clock]() -> absl::Status {
+          auto started = SipServer::Start(options, peers, redis, clock);
+          if (!started.ok()) return started.status();
+          *server = *std::move(started);
+          spdlog::info("sip: listening on {}:{} as node {}", options.stack.bind_host,
+                       options.stack.port, options.node_id);
+          return absl::OkStatus();
+        });
+        module->OnStop([server] {
+          if (*server != nullptr) (*server)->Stop();
+        });
         return module;
       },
   };

@@ -100,6 +100,7 @@ std::unique_ptr<Running> Start(std::vector<std::string> extra = {},
                                    "--target=all",
                                    absl::StrCat("--grpc_addr=127.0.0.1:", r->grpc_port),
                                    absl::StrCat("--metrics_addr=127.0.0.1:", r->metrics_port),
+                                   absl::StrCat("--sip_port=", testing::FreeTcpUdpPort()),
                                    "--health_interval=100ms",
                                    "--log_level=warn"};
   argv.insert(argv.end(), extra.begin(), extra.end());

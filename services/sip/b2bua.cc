@@ -1,0 +1,1062 @@
+#include "services/sip/b2bua.h"
+
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
+#include "libs/common/ids.h"
+#include "spdlog/spdlog.h"
+
+namespace sb::sip {
+
+using google::protobuf::util::TimeUtil;
+
+struct Branch {
+  size_t step = 0;
+  size_t target_index = 0;
+  std::string leg_id;
+  std::string label;  // extension or number rung
+  bool mobile = false;
+  DialogPtr dialog;
+  ClientTransactionPtr invite;
+  bool ringing = false;
+  bool answered = false;
+  bool done = false;  // final response received (or cancelled and forgotten)
+  int final_code = 0;
+  absl::Time created_at;
+  std::vector<ClientTransactionPtr> other;  // BYEs, relayed requests
+};
+
+struct TargetState {
+  bool launched = false;
+  bool lookup_pending = false;
+  int open_branches = 0;
+  bool failed = false;
+  int code = 0;
+  std::unique_ptr<Timer> delay;
+};
+
+struct Call {
+  std::string id;
+  std::string tenant_id;
+  cv1::CallDirection direction = cv1::CALL_DIRECTION_INBOUND;
+  cv1::CallState state = cv1::CALL_STATE_ROUTING;
+  std::string sip_call_id;
+  std::string from_number;
+  std::string from_display;
+  std::string dialled;
+  std::string did;
+  std::string did_description;
+  std::string number_id;
+  std::string trunk_id;
+  std::string project_id;
+  std::string queue_id;
+  std::string caller_name;
+  std::string source_ip;
+  std::string a_transport;
+  absl::Time created_at;
+  absl::Time answered_at;
+  absl::Duration max_duration;
+
+  ServerTransactionPtr invite;
+  DialogPtr a_dialog;
+  std::string a_leg_id;
+  std::string offer_type;
+  std::string offer;
+  bool provisional_sent = false;
+  int a_final = 0;
+
+  rv1::RingPlan plan;
+  uint64_t sequence = 0;  // of the instruction being carried out
+  size_t step = 0;
+  std::vector<TargetState> targets;
+  std::vector<std::unique_ptr<Branch>> branches;
+  Branch* answered = nullptr;
+  std::unique_ptr<Timer> step_timer;
+  std::unique_ptr<Timer> max_timer;
+  std::unique_ptr<Timer> linger;
+  std::vector<ClientTransactionPtr> a_requests;  // BYE/relays sent to the caller
+  std::vector<ServerTransactionPtr> pending_in;  // relayed requests waiting for an answer
+  bool ended = false;
+};
+
+namespace {
+
+constexpr char kSdp[] = "application/sdp";
+
+// The caller's number as E.164 where it looks like one (carriers send "+36..." or "36..."), else
+// as received (an anonymous or alphanumeric caller id).
+std::string CallerNumber(std::string_view user) {
+  std::string digits;
+  bool plus = false;
+  for (size_t i = 0; i < user.size(); ++i) {
+    const char c = user[i];
+    if (c == '+' && i == 0) {
+      plus = true;
+    } else if (absl::ascii_isdigit(static_cast<unsigned char>(c))) {
+      digits.push_back(c);
+    } else if (c != '-' && c != ' ' && c != '(' && c != ')' && c != '.') {
+      return std::string(user.substr(0, 64));
+    }
+  }
+  if (digits.empty()) return std::string(user.substr(0, 64));
+  if (!plus && absl::StartsWith(digits, "00")) digits = digits.substr(2);
+  if (digits.size() < 7 || digits.size() > 15) return std::string(user.substr(0, 64));
+  return "+" + digits;
+}
+
+std::string QuoteDisplay(std::string_view name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    if (c != '\r' && c != '\n') out.push_back(c);
+  }
+  out.push_back('"');
+  return out;
+}
+
+cv1::HangupCause CauseForCode(int code) {
+  switch (code) {
+    case 486:
+    case 600:
+      return cv1::HANGUP_CAUSE_USER_BUSY;
+    case 408:
+    case 480:
+    case 487:
+      return cv1::HANGUP_CAUSE_NO_ANSWER;
+    case 603:
+      return cv1::HANGUP_CAUSE_CALL_REJECTED;
+    case 404:
+      return cv1::HANGUP_CAUSE_UNALLOCATED_NUMBER;
+    case 403:
+      return cv1::HANGUP_CAUSE_FORBIDDEN;
+    default:
+      return code >= 500 ? cv1::HANGUP_CAUSE_NETWORK_FAILURE : cv1::HANGUP_CAUSE_USER_UNAVAILABLE;
+  }
+}
+
+cv1::CallOutcome OutcomeFor(const Call& call, cv1::HangupCause cause) {
+  if (call.answered != nullptr) return cv1::CALL_OUTCOME_ANSWERED;
+  switch (cause) {
+    case cv1::HANGUP_CAUSE_ORIGINATOR_CANCEL:
+      return cv1::CALL_OUTCOME_MISSED;
+    case cv1::HANGUP_CAUSE_USER_BUSY:
+      return cv1::CALL_OUTCOME_BUSY;
+    case cv1::HANGUP_CAUSE_NO_ANSWER:
+    case cv1::HANGUP_CAUSE_USER_UNAVAILABLE:
+      return cv1::CALL_OUTCOME_NO_ANSWER;
+    case cv1::HANGUP_CAUSE_AFTER_HOURS:
+      return cv1::CALL_OUTCOME_AFTER_HOURS;
+    case cv1::HANGUP_CAUSE_FORBIDDEN:
+    case cv1::HANGUP_CAUSE_CALL_REJECTED:
+      return cv1::CALL_OUTCOME_REFUSED;
+    default:
+      return cv1::CALL_OUTCOME_FAILED;
+  }
+}
+
+google::protobuf::Timestamp Stamp(absl::Time t) {
+  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
+}
+
+v1::ActiveCall Snapshot(const Call& call, const std::string& node_id) {
+  v1::ActiveCall out;
+  out.set_call_id(call.id);
+  out.set_tenant_id(call.tenant_id);
+  out.set_direction(call.direction);
+  out.set_state(call.state);
+  out.set_from_number(call.from_number);
+  out.set_to_number(call.did.empty() ? call.dialled : call.did);
+  out.set_did(call.did);
+  out.set_did_description(call.did_description);
+  out.set_caller_name(call.caller_name);
+  out.set_project_id(call.project_id);
+  out.set_queue_id(call.queue_id);
+  *out.mutable_created_at() = Stamp(call.created_at);
+  if (call.answered != nullptr) *out.mutable_answered_at() = Stamp(call.answered_at);
+  out.set_node_id(node_id);
+  v1::ActiveLeg* a = out.add_legs();
+  a->set_leg_id(call.a_leg_id);
+  a->set_role(cv1::LEG_ROLE_CUSTOMER);
+  a->set_number(call.from_number);
+  a->set_trunk_id(call.trunk_id);
+  a->set_state(call.ended                 ? v1::LEG_STATE_ENDED
+               : call.answered != nullptr ? v1::LEG_STATE_ANSWERED
+               : call.provisional_sent    ? v1::LEG_STATE_RINGING
+                                          : v1::LEG_STATE_CALLING);
+  *a->mutable_created_at() = Stamp(call.created_at);
+  if (call.answered != nullptr) *a->mutable_answered_at() = Stamp(call.answered_at);
+  for (const auto& b : call.branches) {
+    if (b->done && !b->answered) continue;
+    const auto& target =
+        call.plan.steps(static_cast<int>(b->step)).targets(static_cast<int>(b->target_index));
+    v1::ActiveLeg* leg = out.add_legs();
+    leg->set_leg_id(b->leg_id);
+    leg->set_role(target.agent_user_id().empty() ? cv1::LEG_ROLE_EXTERNAL : cv1::LEG_ROLE_AGENT);
+    leg->set_user_id(target.agent_user_id());
+    if (target.has_external()) {
+      leg->set_number(target.external().number());
+      leg->set_trunk_id(target.external().trunk_id());
+    } else {
+      leg->set_extension(target.extension());
+    }
+    leg->set_mobile(b->mobile);
+    leg->set_state(call.ended    ? v1::LEG_STATE_ENDED
+                   : b->answered ? v1::LEG_STATE_ANSWERED
+                   : b->ringing  ? v1::LEG_STATE_RINGING
+                                 : v1::LEG_STATE_CALLING);
+    *leg->mutable_created_at() = Stamp(b->created_at);
+    if (b->answered) *leg->mutable_answered_at() = Stamp(call.answered_at);
+    if (!target.agent_user_id().empty() &&
+        std::find(out.agent_user_ids().begin(), out.agent_user_ids().end(),
+                  target.agent_user_id()) == out.agent_user_ids().end()) {
+      out.add_agent_user_ids(target.agent_user_id());
+    }
+  }
+  return out;
+}
+
+const rv1::RingTarget& TargetOf(const Call& call, const Branch& b) {
+  return call.plan.steps(static_cast<int>(b.step)).targets(static_cast<int>(b.target_index));
+}
+
+}  // namespace
+
+CallManager::CallManager(Stack& stack, BoundedExecutor& executor, SipPeers& peers,
+                         RegistrationStore& registrations, CallStateWriter& state,
+                         const Clock& clock, CallManagerOptions options)
+    : stack_(stack),
+      executor_(executor),
+      peers_(peers),
+      registrations_(registrations),
+      state_(state),
+      clock_(clock),
+      options_(std::move(options)) {}
+
+CallManager::~CallManager() { *alive_ = false; }
+
+CallManager::CallPtr CallManager::Find(const std::string& call_id) const {
+  auto it = calls_.find(call_id);
+  return it == calls_.end() || it->second->ended ? nullptr : it->second;
+}
+
+// ---------------------------------------------------------------------------------------------
+// A new call
+
+void CallManager::OnInvite(ServerTransactionPtr tx) {
+  const Message& req = tx->request();
+  const std::string retry = absl::StrCat(absl::ToInt64Seconds(options_.retry_after));
+  if (calls_.size() >= options_.max_calls) {
+    tx->Reply(503, "Service Unavailable", {.headers = {{"Retry-After", retry}}});
+    return;
+  }
+  if (req.to().tag.size() > 0) {
+    // A re-INVITE for a dialog we do not know (RFC 3261 §12.2.2).
+    tx->Reply(481);
+    return;
+  }
+  tx->Reply(100);
+  auto call = std::make_shared<Call>();
+  call->id = NewUuid();
+  call->created_at = clock_.Now();
+  call->sip_call_id = std::string(req.call_id()).substr(0, 128);
+  const NameAddr from = req.from();
+  call->from_number = CallerNumber(from.user);
+  call->from_display = from.display.substr(0, 128);
+  call->dialled = req.request_user().substr(0, 64);
+  call->source_ip = req.source_ip();
+  call->a_transport = tx->transport();
+  call->offer_type = req.content_type();
+  call->offer = std::string(req.body());
+  call->a_leg_id = NewUuid();
+  call->invite = tx;
+  call->max_duration = options_.max_call_duration;
+  std::weak_ptr<Call> weak = call;
+  auto dialog = Dialog::Accept(stack_, *tx, [this, weak](ServerTransactionPtr in) {
+    if (auto c = weak.lock())
+      OnALegRequest(c, std::move(in));
+    else
+      in->Reply(481);
+  });
+  if (!dialog.ok()) {
+    tx->Reply(400, "Bad Request");
+    return;
+  }
+  call->a_dialog = *dialog;
+  tx->OnCancel([this, weak] {
+    if (auto c = weak.lock()) OnCallerCancel(c);
+  });
+  calls_[call->id] = call;
+
+  const std::string number = CallerNumber(call->dialled);
+  rv1::RouteCallRequest route;
+  route.set_call_id(call->id);
+  route.set_node_id(options_.node_id);
+  route.set_sip_call_id(call->sip_call_id);
+  route.set_from_number(call->from_number);
+  route.set_from_display_name(call->from_display);
+  route.set_dialled(call->dialled);
+  *route.mutable_received_at() = Stamp(call->created_at);
+  route.set_media_available(false);
+  for (const char* name : {"Diversion", "P-Asserted-Identity"}) {
+    const std::string value = req.header(name);
+    if (!value.empty()) (*route.mutable_sip_headers())[name] = value.substr(0, 256);
+  }
+  const std::string source_ip = call->source_ip;
+  const std::string call_id = call->id;
+  std::weak_ptr<bool> alive = alive_;
+  const bool queued = executor_.TrySubmit(
+      [this, alive, call_id, source_ip, number, route = std::move(route)]() mutable {
+        ov1::MatchInboundTrunkResponse match;
+        absl::StatusOr<rv1::RouteCallResponse> routed;
+        auto matched = peers_.MatchInboundTrunk(source_ip, number);
+        if (!matched.ok()) {
+          routed = matched.status();
+        } else {
+          match = *matched;
+          auto* trunk = route.mutable_trunk();
+          trunk->set_tenant_id(match.number().tenant_id());
+          trunk->set_trunk_id(match.trunk().id());
+          trunk->set_number_id(match.number().id());
+          trunk->set_did(match.number().number());
+          trunk->set_source_address(source_ip);
+          routed = peers_.RouteCall(route);
+        }
+        if (alive.expired()) return;
+        stack_.Post(
+            [this, alive, call_id, routed = std::move(routed), match = std::move(match)]() mutable {
+              if (!alive.expired()) Routed(call_id, std::move(routed), std::move(match));
+            });
+      });
+  if (!queued) {
+    calls_.erase(call->id);
+    tx->Reply(503, "Service Unavailable", {.headers = {{"Retry-After", retry}}});
+  }
+}
+
+void CallManager::Routed(const std::string& call_id, absl::StatusOr<rv1::RouteCallResponse> routed,
+                         ov1::MatchInboundTrunkResponse match) {
+  CallPtr call = Find(call_id);
+  if (call == nullptr) {
+    calls_.erase(call_id);  // cancelled before we knew its tenant: nothing was published
+    return;
+  }
+  if (!match.number().tenant_id().empty()) {
+    call->tenant_id = match.number().tenant_id();
+    call->did = match.number().number();
+    call->did_description = match.number().description();
+    call->number_id = match.number().id();
+    call->trunk_id = match.trunk().id();
+    call->project_id = match.number().project_id();
+  }
+  if (!routed.ok()) {
+    const absl::StatusCode code = routed.status().code();
+    int sip = 503;
+    if (code == absl::StatusCode::kNotFound) sip = 404;
+    if (code == absl::StatusCode::kPermissionDenied) sip = 403;
+    if (call->tenant_id.empty()) {
+      // Unknown number or untrusted source: refused before it became anyone's call.
+      spdlog::info("sip: refusing INVITE {} from {} to {}: {} {}", call->sip_call_id,
+                   call->source_ip, call->dialled, sip, std::string(routed.status().message()));
+      ReplyOptions options;
+      if (sip == 503)
+        options.headers = {
+            {"Retry-After", absl::StrCat(absl::ToInt64Seconds(options_.retry_after))}};
+      call->ended = true;
+      call->invite->Reply(sip, "", options);
+      calls_.erase(call_id);
+      return;
+    }
+    spdlog::warn("sip: routing call {} failed: {}", call->id,
+                 std::string(routed.status().message()));
+    cv1::Event created = NewEvent(*call, cv1::EVENT_TYPE_CALL_CREATED);
+    Publish(call, {created});
+    RejectCaller(call, sip, sip == 503 ? cv1::HANGUP_CAUSE_INTERNAL_ERROR : CauseForCode(sip),
+                 "ROUTING_FAILED");
+    return;
+  }
+  call->direction = routed->direction() == cv1::CALL_DIRECTION_UNSPECIFIED
+                        ? cv1::CALL_DIRECTION_INBOUND
+                        : routed->direction();
+  const auto& attrs = routed->instruction().attributes();
+  if (!attrs.caller_name().empty()) call->caller_name = attrs.caller_name();
+  cv1::Event created = NewEvent(*call, cv1::EVENT_TYPE_CALL_CREATED);
+  auto* c = created.mutable_call()->mutable_created();
+  c->set_origin(cv1::CallEvent::Created::ORIGIN_TRUNK);
+  c->set_from_number(call->from_number);
+  c->set_from_display_name(call->from_display);
+  c->set_to_number(call->did);
+  c->set_did(call->did);
+  c->set_number_id(call->number_id);
+  c->set_trunk_id(call->trunk_id);
+  std::vector<cv1::Event> events = {created};
+  if (!call->caller_name.empty()) {
+    cv1::Event named = NewEvent(*call, cv1::EVENT_TYPE_CALL_CALLER_IDENTIFIED);
+    named.mutable_call()->mutable_caller_identified()->set_caller_name(call->caller_name);
+    named.mutable_call()->mutable_caller_identified()->set_source(
+        cv1::CallEvent::CallerIdentified::SOURCE_CONTACT);
+    events.push_back(named);
+  }
+  Publish(call, std::move(events));
+  Apply(call, routed->instruction());
+}
+
+void CallManager::Apply(const CallPtr& call, const rv1::RoutingInstruction& instruction) {
+  if (call->ended) return;
+  call->sequence = instruction.sequence();
+  const auto& attrs = instruction.attributes();
+  if (!attrs.project_id().empty()) call->project_id = attrs.project_id();
+  if (!attrs.queue_id().empty()) call->queue_id = attrs.queue_id();
+  if (!attrs.caller_name().empty()) call->caller_name = attrs.caller_name();
+  if (attrs.has_max_duration() && attrs.max_duration().seconds() > 0) {
+    call->max_duration = absl::Seconds(attrs.max_duration().seconds());
+  }
+  switch (instruction.action_case()) {
+    case rv1::RoutingInstruction::kRing:
+      if (instruction.ring().steps_size() == 0) {
+        RejectCaller(call, 480, cv1::HANGUP_CAUSE_USER_UNAVAILABLE, "EMPTY_RING_PLAN");
+        return;
+      }
+      // A new plan replaces the old one; branches of the old plan are over by now.
+      call->plan = instruction.ring();
+      call->branches.erase(std::remove_if(call->branches.begin(), call->branches.end(),
+                                          [](const auto& b) { return b->done; }),
+                           call->branches.end());
+      StartStep(call, 0);
+      return;
+    case rv1::RoutingInstruction::kReject: {
+      const auto& r = instruction.reject();
+      const int code = r.sip_code() >= 300 && r.sip_code() <= 699 ? r.sip_code() : 480;
+      RejectCaller(call, code,
+                   r.cause() == cv1::HANGUP_CAUSE_UNSPECIFIED ? CauseForCode(code) : r.cause(),
+                   r.reason());
+      return;
+    }
+    case rv1::RoutingInstruction::kHangup:
+      End(call, instruction.hangup().cause(), cv1::HANGUP_PARTY_SYSTEM, 0,
+          instruction.hangup().reason());
+      return;
+    case rv1::RoutingInstruction::kMedia:
+    case rv1::RoutingInstruction::kWait:
+      // Prompts, digit collection and queue music need the media service (issue #6).
+      RejectCaller(call, 480, cv1::HANGUP_CAUSE_INTERNAL_ERROR, "MEDIA_NOT_AVAILABLE");
+      return;
+    case rv1::RoutingInstruction::ACTION_NOT_SET:
+      RejectCaller(call, 500, cv1::HANGUP_CAUSE_INTERNAL_ERROR, "EMPTY_INSTRUCTION");
+      return;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ringing
+
+void CallManager::StartStep(const CallPtr& call, size_t step) {
+  call->step = step;
+  call->state = cv1::CALL_STATE_RINGING;
+  const rv1::RingStep& s = call->plan.steps(static_cast<int>(step));
+  call->targets.clear();
+  call->targets.resize(static_cast<size_t>(s.targets_size()));
+  absl::Duration timeout =
+      s.has_timeout() && s.timeout().seconds() > 0
+          ? absl::Seconds(s.timeout().seconds()) + absl::Nanoseconds(s.timeout().nanos())
+          : options_.default_step_timeout;
+  std::weak_ptr<Call> weak = call;
+  call->step_timer = stack_.After(timeout, [this, weak, step] {
+    auto c = weak.lock();
+    if (c != nullptr && !c->ended && c->step == step && c->answered == nullptr) StepOver(c);
+  });
+  if (s.targets_size() == 0) {
+    StepOver(call);
+    return;
+  }
+  for (int i = 0; i < s.targets_size(); ++i) {
+    const auto& target = s.targets(i);
+    const absl::Duration delay =
+        absl::Seconds(target.delay().seconds()) + absl::Nanoseconds(target.delay().nanos());
+    if (delay > absl::ZeroDuration()) {
+      call->targets[static_cast<size_t>(i)].delay = stack_.After(delay, [this, weak, step, i] {
+        auto c = weak.lock();
+        if (c != nullptr && !c->ended && c->step == step && c->answered == nullptr &&
+            !c->targets[static_cast<size_t>(i)].launched) {
+          LaunchTarget(c, static_cast<size_t>(i));
+        }
+      });
+    } else {
+      LaunchTarget(call, static_cast<size_t>(i));
+    }
+  }
+}
+
+void CallManager::LaunchTarget(const CallPtr& call, size_t target_index) {
+  TargetState& ts = call->targets[target_index];
+  ts.launched = true;
+  ts.lookup_pending = true;
+  ts.delay.reset();
+  const auto& target =
+      call->plan.steps(static_cast<int>(call->step)).targets(static_cast<int>(target_index));
+  const std::string tenant = call->tenant_id;
+  const std::string call_id = call->id;
+  const size_t step = call->step;
+  std::weak_ptr<bool> alive = alive_;
+  const bool queued =
+      executor_.TrySubmit([this, alive, tenant, call_id, step, target_index, target]() {
+        absl::StatusOr<std::vector<v1::Registration>> bindings = std::vector<v1::Registration>{};
+        absl::StatusOr<ov1::Trunk> trunk = absl::NotFoundError("no trunk");
+        if (target.has_external()) {
+          trunk = peers_.GetTrunk(tenant, target.external().trunk_id());
+        } else {
+          bindings = registrations_.Lookup(tenant, target.extension(), clock_.Now());
+        }
+        if (alive.expired()) return;
+        stack_.Post([this, alive, call_id, step, target_index, bindings = std::move(bindings),
+                     trunk = std::move(trunk)]() mutable {
+          if (!alive.expired()) {
+            LaunchBranches(call_id, step, target_index, std::move(bindings), std::move(trunk));
+          }
+        });
+      });
+  if (!queued) {
+    ts.lookup_pending = false;
+    ts.failed = true;
+    ts.code = 503;
+    CheckStep(call);
+  }
+}
+
+void CallManager::LaunchBranches(const std::string& call_id, size_t step, size_t target_index,
+                                 absl::StatusOr<std::vector<v1::Registration>> bindings,
+                                 absl::StatusOr<ov1::Trunk> trunk) {
+  CallPtr call = Find(call_id);
+  if (call == nullptr || call->step != step || call->answered != nullptr) return;
+  TargetState& ts = call->targets[target_index];
+  ts.lookup_pending = false;
+  const auto& target =
+      call->plan.steps(static_cast<int>(step)).targets(static_cast<int>(target_index));
+  if (target.has_external()) {
+    if (!trunk.ok() || trunk->outbound_host().empty()) {
+      spdlog::warn("sip: call {}: no usable trunk {} for {}", call->id,
+                   target.external().trunk_id(),
+                   trunk.ok() ? "(no outbound host)" : std::string(trunk.status().message()));
+      ts.failed = true;
+      ts.code = 503;
+      CheckStep(call);
+      return;
+    }
+    std::string number = target.external().number();
+    std::string user =
+        trunk->dial_prefix() + (absl::StartsWith(number, "+") && trunk->send_national_format()
+                                    ? number.substr(1)
+                                    : number);
+    const int port = trunk->outbound_port() > 0                       ? trunk->outbound_port()
+                     : trunk->transport() == ov1::TRUNK_TRANSPORT_TLS ? 5061
+                                                                      : 5060;
+    std::string uri = absl::StrCat("sip:", user, "@", trunk->outbound_host(), ":", port);
+    if (trunk->transport() == ov1::TRUNK_TRANSPORT_TCP) absl::StrAppend(&uri, ";transport=tcp");
+    if (trunk->transport() == ov1::TRUNK_TRANSPORT_TLS) {
+      uri = absl::StrCat("sips:", user, "@", trunk->outbound_host(), ":", port, ";transport=tls");
+    }
+    SendBranch(call, target_index, uri, "", absl::StrCat("<", uri, ">"),
+               !target.agent_user_id().empty());
+  } else {
+    if (!bindings.ok() || bindings->empty()) {
+      if (!bindings.ok()) {
+        spdlog::warn("sip: call {}: cannot look up extension {}: {}", call->id, target.extension(),
+                     std::string(bindings.status().message()));
+      }
+      ts.failed = true;
+      ts.code = 480;
+      CheckStep(call);
+      return;
+    }
+    for (const v1::Registration& r : *bindings) {
+      // Send to where the phone registered from (its Contact may be a private address behind
+      // NAT), over the transport it used.
+      const std::string hop = absl::StrCat(
+          "sip:", r.source_address(), ";transport=", r.transport().empty() ? "udp" : r.transport());
+      SendBranch(call, target_index, r.contact_uri(), hop, absl::StrCat("<", r.aor(), ">"), false);
+    }
+  }
+  CheckStep(call);
+}
+
+void CallManager::SendBranch(const CallPtr& call, size_t target_index,
+                             const std::string& request_uri, const std::string& next_hop,
+                             const std::string& to, bool mobile) {
+  const auto& target =
+      call->plan.steps(static_cast<int>(call->step)).targets(static_cast<int>(target_index));
+  auto branch = std::make_unique<Branch>();
+  Branch* b = branch.get();
+  b->step = call->step;
+  b->target_index = target_index;
+  b->leg_id = NewUuid();
+  b->label = target.has_external() ? target.external().number() : target.extension();
+  b->mobile = mobile;
+  b->created_at = clock_.Now();
+  const std::string caller_id =
+      !call->plan.caller_id_number().empty() ? call->plan.caller_id_number() : call->from_number;
+  const std::string display = !call->plan.caller_id_name().empty() ? call->plan.caller_id_name()
+                              : !call->caller_name.empty()         ? call->caller_name
+                                                                   : call->from_display;
+  std::string from = absl::StrCat("<sip:", caller_id.empty() ? "anonymous" : caller_id, "@",
+                                  stack_.public_host(), ">");
+  if (!display.empty()) from = absl::StrCat(QuoteDisplay(display), " ", from);
+  std::weak_ptr<Call> weak = call;
+  auto dialog =
+      Dialog::Create(stack_, {.from = from, .to = to}, [this, weak, b](ServerTransactionPtr in) {
+        if (auto c = weak.lock())
+          OnBLegRequest(c, b, std::move(in));
+        else
+          in->Reply(481);
+      });
+  if (!dialog.ok()) {
+    spdlog::warn("sip: call {}: cannot ring {}: {}", call->id, request_uri,
+                 std::string(dialog.status().message()));
+    return;
+  }
+  b->dialog = *dialog;
+  std::vector<Header> headers = {{"X-SB-Call-ID", call->id}};
+  for (const auto& [name, value] : target.headers()) headers.push_back({name, value});
+  const bool tcp = absl::StrContains(next_hop, "transport=tcp") ||
+                   absl::StrContains(request_uri, "transport=tcp");
+  auto sent = b->dialog->Send({.method = "INVITE",
+                               .request_uri = request_uri,
+                               .next_hop = next_hop,
+                               .headers = std::move(headers),
+                               .contact = stack_.ContactFor(tcp ? "tcp" : "udp"),
+                               .content_type = call->offer.empty() ? "" : call->offer_type,
+                               .body = call->offer},
+                              [this, weak, b](const Message& response) {
+                                if (auto c = weak.lock()) OnBranchResponse(c, b, response);
+                              });
+  if (!sent.ok()) {
+    spdlog::warn("sip: call {}: cannot ring {}: {}", call->id, request_uri,
+                 std::string(sent.status().message()));
+    return;
+  }
+  b->invite = *sent;
+  call->targets[target_index].open_branches++;
+  call->branches.push_back(std::move(branch));
+}
+
+void CallManager::OnBranchResponse(const CallPtr& call, Branch* b, const Message& response) {
+  const int code = response.status();
+  if (code < 200) {
+    if (code == 100 || call->ended || b->done || call->answered != nullptr) return;
+    if (!b->ringing) {
+      b->ringing = true;
+      const auto& target = TargetOf(*call, *b);
+      cv1::Event ringing = NewEvent(*call, cv1::EVENT_TYPE_CALL_RINGING);
+      ringing.mutable_call()->set_leg_id(b->leg_id);
+      ringing.mutable_call()->set_leg_role(target.agent_user_id().empty() ? cv1::LEG_ROLE_EXTERNAL
+                                                                          : cv1::LEG_ROLE_AGENT);
+      auto* r = ringing.mutable_call()->mutable_ringing();
+      r->set_agent_user_id(target.agent_user_id());
+      r->set_target(b->label);
+      r->set_mobile(b->mobile);
+      r->set_queue_id(call->queue_id);
+      if (!target.agent_user_id().empty()) ringing.add_user_ids(target.agent_user_id());
+      Publish(call, {ringing});
+      rv1::ReportCallEventRequest report;
+      report.mutable_target_ringing()->set_target_id(target.target_id());
+      Report(call, std::move(report));
+    }
+    // Ringing and early media go to the caller once (the first branch that has them).
+    const bool early_media = code == 183 && !response.body().empty();
+    if (!call->provisional_sent || early_media) {
+      call->provisional_sent = true;
+      ReplyOptions options;
+      if (early_media) {
+        options.content_type = response.content_type();
+        options.body = std::string(response.body());
+      }
+      call->invite->Reply(code == 183 ? 183 : 180, "", options);
+    }
+    return;
+  }
+  if (code < 300) {
+    if (b->answered) {
+      b->dialog->Ack(response);  // a retransmitted 2xx: our ACK was lost
+      return;
+    }
+    b->dialog->Establish(response);
+    b->dialog->Ack(response);
+    if (call->ended || call->answered != nullptr) {
+      // Answered too late (another branch won, or the caller left): hang it up at once.
+      b->done = true;
+      auto bye = b->dialog->Send({.method = "BYE"}, nullptr);
+      if (bye.ok()) b->other.push_back(*bye);
+      return;
+    }
+    b->answered = true;
+    b->done = true;
+    call->answered = b;
+    call->answered_at = clock_.Now();
+    call->state = cv1::CALL_STATE_ANSWERED;
+    call->step_timer.reset();
+    for (auto& ts : call->targets) ts.delay.reset();
+    for (auto& other : call->branches) {
+      if (other.get() != b && !other->done && other->invite != nullptr) other->invite->Cancel();
+    }
+    call->a_final = 200;
+    call->invite->Reply(200, "OK",
+                        {.contact = stack_.ContactFor(call->a_transport == "tcp" ? "tcp" : "udp"),
+                         .content_type = response.body().empty() ? "" : response.content_type(),
+                         .body = std::string(response.body())});
+    std::weak_ptr<Call> weak = call;
+    call->max_timer = stack_.After(call->max_duration, [this, weak] {
+      if (auto c = weak.lock())
+        End(c, cv1::HANGUP_CAUSE_MAX_DURATION, cv1::HANGUP_PARTY_SYSTEM, 0, "MAX_DURATION");
+    });
+    const auto& target = TargetOf(*call, *b);
+    cv1::Event answered = NewEvent(*call, cv1::EVENT_TYPE_CALL_ANSWERED);
+    answered.mutable_call()->set_leg_id(b->leg_id);
+    answered.mutable_call()->set_leg_role(target.agent_user_id().empty() ? cv1::LEG_ROLE_EXTERNAL
+                                                                         : cv1::LEG_ROLE_AGENT);
+    auto* a = answered.mutable_call()->mutable_answered();
+    a->set_agent_user_id(target.agent_user_id());
+    a->set_target(b->label);
+    a->set_mobile(b->mobile);
+    if (!target.agent_user_id().empty()) answered.add_user_ids(target.agent_user_id());
+    Publish(call, {answered});
+    rv1::ReportCallEventRequest report;
+    report.mutable_target_answered()->set_target_id(target.target_id());
+    report.mutable_target_answered()->set_leg_id(b->leg_id);
+    Report(call, std::move(report));
+    return;
+  }
+  BranchFailed(call, b, code);
+}
+
+void CallManager::BranchFailed(const CallPtr& call, Branch* b, int code) {
+  if (b->done) return;
+  b->done = true;
+  b->final_code = code;
+  if (call->ended || call->answered != nullptr || b->step != call->step) return;
+  TargetState& ts = call->targets[b->target_index];
+  ts.open_branches--;
+  // The target's answer is the most telling of its branches' (busy beats no answer).
+  if (ts.code == 0 || code == 486 || code == 600 || code == 603) ts.code = code;
+  if (ts.open_branches <= 0 && !ts.lookup_pending) ts.failed = true;
+  CheckStep(call);
+}
+
+void CallManager::CheckStep(const CallPtr& call) {
+  if (call->ended || call->answered != nullptr) return;
+  bool all_failed = true;
+  bool delayed_left = false;
+  for (const TargetState& ts : call->targets) {
+    if (!ts.launched) {
+      delayed_left = true;
+      continue;
+    }
+    if (!ts.failed) all_failed = false;
+  }
+  if (!all_failed) return;
+  if (delayed_left) {
+    // Everything rung so far failed (e.g. an unregistered extension): do not make the caller
+    // wait for the delayed targets (the mobile after N seconds); ring them now.
+    for (size_t i = 0; i < call->targets.size(); ++i) {
+      if (!call->targets[i].launched) LaunchTarget(call, i);
+    }
+    return;
+  }
+  StepOver(call);
+}
+
+void CallManager::StepOver(const CallPtr& call) {
+  for (auto& b : call->branches) {
+    if (b->step == call->step && !b->done && b->invite != nullptr) {
+      b->invite->Cancel();
+      b->final_code = 0;
+      b->done = true;
+    }
+  }
+  for (auto& ts : call->targets) ts.delay.reset();
+  call->step_timer.reset();
+  if (call->step + 1 < static_cast<size_t>(call->plan.steps_size())) {
+    StartStep(call, call->step + 1);
+  } else {
+    RingPlanFailed(call);
+  }
+}
+
+void CallManager::RingPlanFailed(const CallPtr& call) {
+  rv1::ReportCallEventRequest report;
+  auto* failed = report.mutable_ring_plan_failed();
+  int best = 0;
+  for (size_t s = 0; s < static_cast<size_t>(call->plan.steps_size()); ++s) {
+    const auto& step = call->plan.steps(static_cast<int>(s));
+    for (int t = 0; t < step.targets_size(); ++t) {
+      auto* r = failed->add_results();
+      r->set_target_id(step.targets(t).target_id());
+      int code = 0;
+      if (s == call->step) code = call->targets[static_cast<size_t>(t)].code;
+      for (const auto& b : call->branches) {
+        if (b->step == s && b->target_index == static_cast<size_t>(t) && b->final_code != 0 &&
+            code == 0) {
+          code = b->final_code;
+        }
+      }
+      r->set_sip_code(code);
+      r->set_cause(code == 0 ? cv1::HANGUP_CAUSE_NO_ANSWER : CauseForCode(code));
+      if (code == 486 || best == 0) best = code;
+    }
+  }
+  report.set_call_id(call->id);
+  report.set_node_id(options_.node_id);
+  report.set_instruction_sequence(call->sequence);
+  *report.mutable_occurred_at() = Stamp(clock_.Now());
+  const std::string call_id = call->id;
+  std::weak_ptr<bool> alive = alive_;
+  const bool queued = executor_.TrySubmit([this, alive, call_id, best, report]() {
+    auto next = peers_.ReportCallEvent(report);
+    if (alive.expired()) return;
+    stack_.Post([this, alive, call_id, best, next = std::move(next)] {
+      if (alive.expired()) return;
+      CallPtr c = Find(call_id);
+      if (c == nullptr) return;
+      if (next.ok() && next->has_next()) {
+        Apply(c, next->next());
+      } else {
+        const int code = best == 486 ? 486 : 480;
+        RejectCaller(c, code, CauseForCode(code), "RING_PLAN_FAILED");
+      }
+    });
+  });
+  if (!queued) RejectCaller(call, 480, cv1::HANGUP_CAUSE_NO_ANSWER, "RING_PLAN_FAILED");
+}
+
+// ---------------------------------------------------------------------------------------------
+// In-dialog requests
+
+void CallManager::OnCallerCancel(const CallPtr& call) {
+  call->a_final = 487;  // nta has answered the INVITE 487 already
+  End(call, cv1::HANGUP_CAUSE_ORIGINATOR_CANCEL, cv1::HANGUP_PARTY_CUSTOMER, 487, "");
+}
+
+void CallManager::OnALegRequest(const CallPtr& call, ServerTransactionPtr tx) {
+  const std::string_view method = tx->request().method();
+  if (method == "ACK") return;
+  if (method == "BYE") {
+    tx->Reply(200);
+    End(call, cv1::HANGUP_CAUSE_NORMAL_CLEARING, cv1::HANGUP_PARTY_CUSTOMER, 0, "");
+    return;
+  }
+  if (method == "OPTIONS") {
+    tx->Reply(200);
+    return;
+  }
+  if (method == "INVITE" || method == "UPDATE" || method == "INFO") {
+    Relay(call, true, std::move(tx));
+    return;
+  }
+  tx->Reply(501, "Not Implemented");
+}
+
+void CallManager::OnBLegRequest(const CallPtr& call, Branch* b, ServerTransactionPtr tx) {
+  const std::string_view method = tx->request().method();
+  if (method == "ACK") return;
+  if (!b->answered || call->ended) {
+    tx->Reply(method == "BYE" ? 200 : 481);
+    return;
+  }
+  if (method == "BYE") {
+    tx->Reply(200);
+    End(call, cv1::HANGUP_CAUSE_NORMAL_CLEARING,
+        TargetOf(*call, *b).agent_user_id().empty() ? cv1::HANGUP_PARTY_EXTERNAL
+                                                    : cv1::HANGUP_PARTY_AGENT,
+        0, "");
+    return;
+  }
+  if (method == "OPTIONS") {
+    tx->Reply(200);
+    return;
+  }
+  if (method == "INVITE" || method == "UPDATE" || method == "INFO") {
+    Relay(call, false, std::move(tx));
+    return;
+  }
+  tx->Reply(501, "Not Implemented");
+}
+
+void CallManager::Relay(const CallPtr& call, bool from_caller, ServerTransactionPtr tx) {
+  if (call->ended || call->answered == nullptr) {
+    tx->Reply(tx->request().method() == "INVITE" ? 491 : 481);
+    return;
+  }
+  Dialog& other = from_caller ? *call->answered->dialog : *call->a_dialog;
+  const Message& req = tx->request();
+  const std::string method(req.method());
+  std::vector<Header> headers;
+  for (const char* name : {"Content-Disposition", "Event", "Info-Package"}) {
+    const std::string v = req.header(name);
+    if (!v.empty()) headers.push_back({name, v});
+  }
+  const bool tcp = !from_caller ? call->a_transport == "tcp" : false;
+  call->pending_in.push_back(tx);
+  std::weak_ptr<Call> weak = call;
+  std::weak_ptr<ServerTransaction> weak_tx = tx;
+  DialogPtr other_dialog = from_caller ? call->answered->dialog : call->a_dialog;
+  auto sent = other.Send(
+      {.method = method,
+       .headers = std::move(headers),
+       .contact =
+           method == "INVITE" || method == "UPDATE" ? stack_.ContactFor(tcp ? "tcp" : "udp") : "",
+       .content_type = req.body().empty() ? "" : req.content_type(),
+       .body = std::string(req.body())},
+      [this, weak, weak_tx, other_dialog, method](const Message& response) {
+        auto c = weak.lock();
+        if (method == "INVITE" && response.status() >= 200 && response.status() < 300) {
+          other_dialog->Ack(response);
+        }
+        auto in = weak_tx.lock();
+        if (c == nullptr || in == nullptr || response.status() < 200) return;
+        in->Reply(response.status(), response.phrase(),
+                  {.contact = method == "INVITE" || method == "UPDATE"
+                                  ? stack_.ContactFor(c->a_transport == "tcp" ? "tcp" : "udp")
+                                  : "",
+                   .content_type = response.body().empty() ? "" : response.content_type(),
+                   .body = std::string(response.body())});
+        std::erase(c->pending_in, in);
+        // Hold and resume show on the live state: a=sendonly / a=inactive from the holder.
+        if (method == "INVITE") {
+          const std::string offer(in->request().body());
+          const bool held =
+              absl::StrContains(offer, "a=sendonly") || absl::StrContains(offer, "a=inactive");
+          const cv1::CallState next = held ? cv1::CALL_STATE_HELD : cv1::CALL_STATE_ANSWERED;
+          if (next != c->state && response.status() < 300) {
+            c->state = next;
+            cv1::Event e =
+                NewEvent(*c, held ? cv1::EVENT_TYPE_CALL_HELD : cv1::EVENT_TYPE_CALL_RESUMED);
+            if (held)
+              e.mutable_call()->mutable_held();
+            else
+              e.mutable_call()->mutable_resumed();
+            Publish(c, {e});
+          }
+        }
+      });
+  if (!sent.ok()) {
+    std::erase(call->pending_in, tx);
+    tx->Reply(500);
+    return;
+  }
+  (from_caller ? call->answered->other : call->a_requests).push_back(*sent);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The end
+
+void CallManager::RejectCaller(const CallPtr& call, int code, cv1::HangupCause cause,
+                               const std::string& reason) {
+  End(call, cause, cv1::HANGUP_PARTY_SYSTEM, code, reason);
+}
+
+void CallManager::End(const CallPtr& call, cv1::HangupCause cause, cv1::HangupParty by,
+                      int sip_code, const std::string& reason) {
+  if (call->ended) return;
+  const bool was_answered = call->answered != nullptr;
+  // The caller: a final answer if none went out yet, else a BYE unless they hung up.
+  if (call->invite != nullptr && call->invite->status() < 200 && call->a_final == 0) {
+    const int code = sip_code >= 300 ? sip_code : 480;
+    call->a_final = code;
+    call->invite->Reply(code);
+  } else if (was_answered && by != cv1::HANGUP_PARTY_CUSTOMER) {
+    auto bye = call->a_dialog->Send({.method = "BYE"}, nullptr);
+    if (bye.ok()) call->a_requests.push_back(*bye);
+  }
+  // The targets: CANCEL what still rings, BYE the one that answered unless it hung up.
+  for (auto& b : call->branches) {
+    if (b->answered) {
+      if (by == cv1::HANGUP_PARTY_CUSTOMER || by == cv1::HANGUP_PARTY_SYSTEM) {
+        auto bye = b->dialog->Send({.method = "BYE"}, nullptr);
+        if (bye.ok()) b->other.push_back(*bye);
+      }
+    } else if (!b->done && b->invite != nullptr) {
+      b->invite->Cancel();
+      b->done = true;
+    }
+  }
+  for (auto& in : call->pending_in) in->Reply(481);
+  call->pending_in.clear();
+  call->ended = true;
+  call->state = cv1::CALL_STATE_ENDED;
+  call->step_timer.reset();
+  call->max_timer.reset();
+  for (auto& ts : call->targets) ts.delay.reset();
+
+  if (!call->tenant_id.empty()) {
+    cv1::Event ended = NewEvent(*call, cv1::EVENT_TYPE_CALL_ENDED);
+    auto* e = ended.mutable_call()->mutable_ended();
+    e->set_cause(cause);
+    e->set_sip_code(sip_code);
+    e->set_reason(reason);
+    e->set_hangup_by(by);
+    e->set_outcome(OutcomeFor(*call, cause));
+    Publish(call, {ended}, /*ended=*/true);
+    rv1::ReportCallEventRequest report;
+    auto* ce = report.mutable_call_ended();
+    ce->set_cause(cause);
+    ce->set_hangup_by(by);
+    ce->set_sip_code(sip_code);
+    Report(call, std::move(report));
+  }
+  // Keep the call's transactions for the time SIP needs to finish them (CANCEL/BYE answers,
+  // ACK of the caller's final response), then let it go.
+  const std::string id = call->id;
+  call->linger = stack_.After(absl::Seconds(32), [this, id] { calls_.erase(id); });
+}
+
+void CallManager::CloseAll() {
+  std::vector<CallPtr> all;
+  for (auto& [id, call] : calls_) all.push_back(call);
+  for (auto& call : all) {
+    End(call, cv1::HANGUP_CAUSE_ADMINISTRATIVE, cv1::HANGUP_PARTY_SYSTEM, 503, "SHUTDOWN");
+  }
+  calls_.clear();
+}
+
+// ---------------------------------------------------------------------------------------------
+// State and events
+
+cv1::Event CallManager::NewEvent(const Call& call, cv1::EventType type) const {
+  cv1::Event e;
+  const absl::Time now = clock_.Now();
+  e.set_event_id(NewUuidV7(now));
+  e.set_type(type);
+  e.set_tenant_id(call.tenant_id);
+  e.set_call_id(call.id);
+  *e.mutable_occurred_at() = Stamp(now);
+  e.set_source(absl::StrCat("sip/", options_.node_id));
+  e.set_queue_id(call.queue_id);
+  e.set_project_id(call.project_id);
+  auto* c = e.mutable_call();
+  c->set_direction(call.direction);
+  c->set_node_id(options_.node_id);
+  return e;
+}
+
+void CallManager::Publish(const CallPtr& call, std::vector<cv1::Event> events, bool ended) {
+  if (call->tenant_id.empty()) return;
+  if (!state_.Write(Snapshot(*call, options_.node_id), std::move(events), ended)) {
+    spdlog::error("sip: call state queue full; call {} change lost", call->id);
+  }
+}
+
+void CallManager::Report(const CallPtr& call, rv1::ReportCallEventRequest req) {
+  req.set_call_id(call->id);
+  req.set_node_id(options_.node_id);
+  req.set_instruction_sequence(call->sequence);
+  *req.mutable_occurred_at() = Stamp(clock_.Now());
+  // Fire and forget: routing's answer to these reports matters from issue #7 on (queues).
+  executor_.TrySubmit([this, req = std::move(req)] {
+    auto r = peers_.ReportCallEvent(req);
+    if (!r.ok() && r.status().code() != absl::StatusCode::kUnimplemented) {
+      spdlog::debug("sip: report to routing failed: {}", std::string(r.status().message()));
+    }
+  });
+}
+
+}  // namespace sb::sip

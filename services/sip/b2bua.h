@@ -1,0 +1,107 @@
+#pragma once
+
+// CallManager: the back-to-back user agent. Each call has an A-leg (the caller's INVITE, which we
+// answer as a UAS) and B-legs (INVITEs we send, as a UAC, to the targets of routing's ring
+// plan). Signalling is relayed between them; nothing of one leg's dialog (Call-ID, tags, CSeq,
+// Via, Record-Route) leaks into the other.
+//
+// Everything here runs on the SIP loop thread, except the blocking lookups (org, routing, Redis
+// bindings), which go to the worker executor and come back to the loop with Stack::Post. Calls are
+// found by id after such a round trip: a call that ended meanwhile is simply gone.
+//
+// What is built (issue #5, first part): inbound calls from trunks to DIDs, routing's ring plans
+// with sequential steps, parallel targets, delayed targets and step timeouts, ringing the
+// registered contacts of extensions (NAT-safe: sent to the address the phone registered from) and
+// external numbers through trunks, first 2xx wins and the other branches get CANCEL, caller CANCEL,
+// BYE from either side, re-INVITE/UPDATE/INFO relayed across the legs, a maximum call duration,
+// live state and events. Not yet: transfers (REFER), outbound calls from phones, call control
+// RPCs, session timers; REFER is answered 501.
+
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/time/time.h"
+#include "libs/common/bounded_executor.h"
+#include "libs/common/clock.h"
+#include "libs/sip/stack.h"
+#include "services/sip/call_state.h"
+#include "services/sip/peers.h"
+#include "services/sip/registrations.h"
+
+namespace sb::sip {
+
+struct CallManagerOptions {
+  std::string node_id;
+  // Ring time of a step when routing gives none.
+  absl::Duration default_step_timeout = absl::Seconds(30);
+  // Hard limit on an answered call when routing gives none.
+  absl::Duration max_call_duration = absl::Hours(4);
+  // Calls in progress on this node past which new INVITEs get 503.
+  size_t max_calls = 10'000;
+  // Retry-After on 503s.
+  absl::Duration retry_after = absl::Seconds(5);
+};
+
+struct Call;
+struct Branch;
+
+class CallManager {
+ public:
+  CallManager(Stack& stack, BoundedExecutor& executor, SipPeers& peers,
+              RegistrationStore& registrations, CallStateWriter& state, const Clock& clock,
+              CallManagerOptions options);
+  ~CallManager();
+
+  // An INVITE outside any dialog. Loop thread.
+  void OnInvite(ServerTransactionPtr tx);
+  // Ends every call (shutdown, node drain). Loop thread.
+  void CloseAll();
+  // Loop thread.
+  size_t active_calls() const { return calls_.size(); }
+
+ private:
+  friend struct Call;
+  using CallPtr = std::shared_ptr<Call>;
+
+  CallPtr Find(const std::string& call_id) const;
+  void Routed(const std::string& call_id, absl::StatusOr<rv1::RouteCallResponse> routed,
+              ov1::MatchInboundTrunkResponse match);
+  void Apply(const CallPtr& call, const rv1::RoutingInstruction& instruction);
+  void StartStep(const CallPtr& call, size_t step);
+  void LaunchTarget(const CallPtr& call, size_t target_index);
+  void LaunchBranches(const std::string& call_id, size_t step, size_t target_index,
+                      absl::StatusOr<std::vector<v1::Registration>> bindings,
+                      absl::StatusOr<ov1::Trunk> trunk);
+  void SendBranch(const CallPtr& call, size_t target_index, const std::string& request_uri,
+                  const std::string& next_hop, const std::string& to, bool mobile);
+  void OnBranchResponse(const CallPtr& call, Branch* branch, const Message& response);
+  void BranchFailed(const CallPtr& call, Branch* branch, int code);
+  void CheckStep(const CallPtr& call);
+  void StepOver(const CallPtr& call);
+  void RingPlanFailed(const CallPtr& call);
+  void OnCallerCancel(const CallPtr& call);
+  void OnALegRequest(const CallPtr& call, ServerTransactionPtr tx);
+  void OnBLegRequest(const CallPtr& call, Branch* branch, ServerTransactionPtr tx);
+  void Relay(const CallPtr& call, bool from_caller, ServerTransactionPtr tx);
+  void RejectCaller(const CallPtr& call, int code, cv1::HangupCause cause,
+                    const std::string& reason);
+  // Ends the call: BYE/CANCEL to whatever is still up, events, routing told, state cleared.
+  void End(const CallPtr& call, cv1::HangupCause cause, cv1::HangupParty by, int sip_code,
+           const std::string& reason);
+  void Publish(const CallPtr& call, std::vector<cv1::Event> events, bool ended = false);
+  cv1::Event NewEvent(const Call& call, cv1::EventType type) const;
+  void Report(const CallPtr& call, rv1::ReportCallEventRequest req);
+
+  Stack& stack_;
+  BoundedExecutor& executor_;
+  SipPeers& peers_;
+  RegistrationStore& registrations_;
+  CallStateWriter& state_;
+  const Clock& clock_;
+  const CallManagerOptions options_;
+  absl::flat_hash_map<std::string, CallPtr> calls_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace sb::sip

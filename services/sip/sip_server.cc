@@ -1,0 +1,143 @@
+#include "services/sip/sip_server.h"
+
+#include "absl/strings/str_cat.h"
+#include "spdlog/spdlog.h"
+
+namespace sb::sip {
+namespace {
+
+constexpr char kAllow[] = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE, REGISTER";
+// Methods sofia knows that we do not serve: 405 with Allow (RFC 3261 §8.2.1); others get 501.
+constexpr std::string_view kKnownNotAllowed[] = {"SUBSCRIBE", "NOTIFY", "MESSAGE",
+                                                 "PUBLISH",   "PRACK",  "REFER"};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<SipServer>> SipServer::Start(SipServerOptions options,
+                                                            SipPeers& peers, redis::Client& redis,
+                                                            const Clock& clock) {
+  digest::NonceMinter nonces;
+  if (!options.nonce_secret.empty()) {
+    auto shared = digest::NonceMinter::WithSecret(options.nonce_secret);
+    if (!shared.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--sip_nonce_secret: ", std::string(shared.status().message())));
+    }
+    nonces = *std::move(shared);
+  }
+  auto server = std::unique_ptr<SipServer>(
+      new SipServer(std::move(options), peers, redis, clock, std::move(nonces)));
+  SipServer* raw = server.get();
+  auto stack = Stack::Start(server->options_.stack,
+                            [raw](ServerTransactionPtr tx) { raw->OnRequest(std::move(tx)); });
+  if (!stack.ok()) return stack.status();
+  server->stack_ = *std::move(stack);
+  server->calls_ = std::make_unique<CallManager>(*server->stack_, *server->executor_, peers,
+                                                 *server->registrations_, *server->state_, clock,
+                                                 server->options_.calls);
+  return server;
+}
+
+SipServer::SipServer(SipServerOptions options, SipPeers& peers, redis::Client& redis,
+                     const Clock& clock, digest::NonceMinter nonces)
+    : options_(std::move(options)),
+      peers_(peers),
+      clock_(clock),
+      nonces_(std::move(nonces)),
+      throttle_(options_.throttle),
+      registrations_(std::make_unique<RegistrationStore>(redis, options_.redis_prefix + "sip:")),
+      state_(std::make_unique<CallStateWriter>(
+          redis,
+          CallStateWriter::Options{.node_id = options_.node_id, .prefix = options_.redis_prefix})),
+      executor_(std::make_unique<BoundedExecutor>(options_.worker_threads, options_.worker_queue)) {
+  Registrar::Options reg = options_.registrar;
+  reg.node_id = options_.node_id;
+  registrar_ = std::make_unique<Registrar>(peers_, *registrations_, clock_, nonces_, counter_,
+                                           throttle_, reg);
+}
+
+SipServer::~SipServer() { Stop(); }
+
+void SipServer::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (stack_ != nullptr) {
+    stack_->Stop([this] {
+      calls_->CloseAll();
+      calls_.reset();
+      for (auto& [id, tx] : pending_) tx->Reply(503, "Service Unavailable");
+      pending_.clear();
+    });
+  }
+  // Workers may still finish lookups; their posts to the stopped loop are dropped.
+  executor_.reset();
+  state_->Flush();
+}
+
+void SipServer::OnRequest(ServerTransactionPtr tx) {
+  const Message& req = tx->request();
+  const std::string_view method = req.method();
+  if (method == "REGISTER") {
+    OnRegister(std::move(tx));
+  } else if (method == "INVITE") {
+    if (req.max_forwards().has_value() && *req.max_forwards() == 0) {
+      tx->Reply(483, "Too Many Hops");
+      return;
+    }
+    calls_->OnInvite(std::move(tx));
+  } else if (method == "OPTIONS") {
+    tx->Reply(
+        200, "OK",
+        {.headers = {
+             {"Allow", kAllow}, {"Accept", "application/sdp"}, {"Supported", "replaces, timer"}}});
+  } else if (method == "ACK") {
+    // An ACK outside any dialog (for a final response we no longer track): nothing to answer.
+  } else if (method == "BYE" || method == "UPDATE" || method == "INFO") {
+    tx->Reply(481, "Call/Transaction Does Not Exist");
+  } else if (std::find(std::begin(kKnownNotAllowed), std::end(kKnownNotAllowed), method) !=
+             std::end(kKnownNotAllowed)) {
+    tx->Reply(405, "Method Not Allowed", {.headers = {{"Allow", kAllow}}});
+  } else {
+    tx->Reply(501, "Not Implemented", {.headers = {{"Allow", kAllow}}});
+  }
+}
+
+void SipServer::OnRegister(ServerTransactionPtr tx) {
+  RegisterInput in = RegisterInput::From(tx->request(), tx->transport());
+  if (std::optional<SipAnswer> quick = registrar_->Precheck(in)) {
+    if (quick->drop) {
+      tx->Discard();
+    } else {
+      tx->Reply(quick->status, quick->phrase, {.headers = quick->headers});
+    }
+    return;
+  }
+  const uint64_t id = next_pending_++;
+  pending_[id] = tx;
+  Stack* stack = stack_.get();
+  const bool queued = executor_->TrySubmit([this, stack, id, in = std::move(in)] {
+    SipAnswer answer = registrar_->Handle(in);
+    stack->Post(
+        [this, id, answer = std::move(answer)]() mutable { Answer(id, std::move(answer)); });
+  });
+  if (!queued) {
+    pending_.erase(id);
+    tx->Reply(503, "Service Unavailable",
+              {.headers = {{"Retry-After",
+                            absl::StrCat(absl::ToInt64Seconds(options_.calls.retry_after))}}});
+  }
+}
+
+void SipServer::Answer(uint64_t pending_id, SipAnswer answer) {
+  auto it = pending_.find(pending_id);
+  if (it == pending_.end()) return;
+  ServerTransactionPtr tx = std::move(it->second);
+  pending_.erase(it);
+  if (answer.drop) {
+    tx->Discard();  // a banned scanner gets no answer at all
+    return;
+  }
+  tx->Reply(answer.status, answer.phrase, {.headers = answer.headers});
+}
+
+}  // namespace sb::sip

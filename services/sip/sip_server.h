@@ -1,0 +1,76 @@
+#pragma once
+
+// SipServer: one SIP stack (loop thread + transports) with the registrar and the B2BUA on it, a
+// bounded worker pool for their blocking lookups, and the writer of live call state. Requests
+// outside any dialog are dispatched by method here; in-dialog ones go to the call they belong to.
+
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "libs/common/bounded_executor.h"
+#include "libs/common/clock.h"
+#include "libs/redis/client.h"
+#include "libs/sip/digest.h"
+#include "libs/sip/stack.h"
+#include "services/sip/b2bua.h"
+#include "services/sip/call_state.h"
+#include "services/sip/peers.h"
+#include "services/sip/registrar.h"
+#include "services/sip/registrations.h"
+
+namespace sb::sip {
+
+struct SipServerOptions {
+  StackOptions stack;
+  std::string node_id = "sip-0";
+  Registrar::Options registrar;
+  AuthThrottle::Options throttle;
+  CallManagerOptions calls;
+  int worker_threads = 8;
+  size_t worker_queue = 4096;
+  // Shared by every SIP node so a nonce minted by one is good at the others; empty: per process.
+  std::string nonce_secret;
+  std::string redis_prefix = "sb:";
+};
+
+class SipServer {
+ public:
+  static absl::StatusOr<std::unique_ptr<SipServer>> Start(SipServerOptions options, SipPeers& peers,
+                                                          redis::Client& redis, const Clock& clock);
+  ~SipServer();
+  // Ends the calls in progress, stops taking requests and closes the transports. Idempotent.
+  void Stop();
+
+  Stack& stack() { return *stack_; }
+  CallStateWriter& state() { return *state_; }
+  RegistrationStore& registrations() { return *registrations_; }
+  const SipServerOptions& options() const { return options_; }
+
+ private:
+  SipServer(SipServerOptions options, SipPeers& peers, redis::Client& redis, const Clock& clock,
+            digest::NonceMinter nonces);
+  void OnRequest(ServerTransactionPtr tx);
+  void OnRegister(ServerTransactionPtr tx);
+  void Answer(uint64_t pending_id, SipAnswer answer);
+
+  const SipServerOptions options_;
+  SipPeers& peers_;
+  const Clock& clock_;
+  digest::NonceMinter nonces_;
+  digest::NonceCounter counter_;
+  AuthThrottle throttle_;
+  std::unique_ptr<RegistrationStore> registrations_;
+  std::unique_ptr<CallStateWriter> state_;
+  std::unique_ptr<Registrar> registrar_;
+  std::unique_ptr<BoundedExecutor> executor_;
+  std::unique_ptr<CallManager> calls_;
+  std::unique_ptr<Stack> stack_;
+  // Transactions waiting for a worker's answer, by id (workers never hold loop objects).
+  absl::flat_hash_map<uint64_t, ServerTransactionPtr> pending_;
+  uint64_t next_pending_ = 1;
+  bool stopped_ = false;
+};
+
+}  // namespace sb::sip
