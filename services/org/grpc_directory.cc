@@ -14,10 +14,10 @@ namespace iv1 = ::switchboard::identity::v1;
 
 GrpcDirectory::GrpcDirectory(auth::ChannelFactory identity, std::string internal_token,
                              const Clock& clock, absl::Duration deadline)
-    : channel_(std::move(identity)),
-      internal_token_(std::move(internal_token)),
-      clock_(clock),
-      deadline_(deadline) {}
+    : channel_(identity),
+      internal_token_(internal_token),
+      deadline_(deadline),
+      countries_(std::move(identity), std::move(internal_token), clock, deadline) {}
 
 iv1::IdentityService::Stub& GrpcDirectory::Stub() {
   std::call_once(once_, [this] { stub_ = iv1::IdentityService::NewStub(channel_()); });
@@ -77,24 +77,7 @@ absl::Status GrpcDirectory::RequireUsers(const std::string& tenant_id,
 }
 
 absl::StatusOr<std::string> GrpcDirectory::TenantCountry(const std::string& tenant_id) {
-  {
-    std::lock_guard lock(mu_);
-    auto it = countries_.find(tenant_id);
-    if (it != countries_.end() && clock_.Now() - it->second.fetched < absl::Minutes(1)) {
-      return it->second.code;
-    }
-  }
-  iv1::GetTenantRequest req;
-  req.set_tenant_id(tenant_id);
-  iv1::Tenant tenant;
-  auto context = Context(tenant_id);
-  if (grpc::Status s = Stub().GetTenant(context.get(), req, &tenant); !s.ok()) {
-    if (s.error_code() == grpc::StatusCode::NOT_FOUND) return FromGrpcStatus(s);
-    return Unavailable(s, "GetTenant");
-  }
-  std::lock_guard lock(mu_);
-  countries_[tenant_id] = {tenant.default_country(), clock_.Now()};
-  return tenant.default_country();
+  return countries_.Country(tenant_id);
 }
 
 }  // namespace sb::org

@@ -1,15 +1,15 @@
 #pragma once
 
 // GrpcDirectory: org's Directory over identity's RPCs, with the service credential and the tenant
-// in the x-sb-tenant-id metadata. Tenant countries are cached for a minute (they change rarely and
-// every contact save reads one).
+// in the x-sb-tenant-id metadata. Tenant countries come from auth::RemoteTenantCountries (shared
+// with routing), cached for a minute (they change rarely and every contact save reads one).
 
 #include <memory>
 #include <mutex>
 #include <string>
 
-#include "absl/container/flat_hash_map.h"
 #include "libs/auth/org_scope_facts.h"
+#include "libs/auth/remote_tenant_countries.h"
 #include "libs/common/clock.h"
 #include "services/org/org_service.h"
 #include "switchboard/identity/v1/identity_service.grpc.pb.h"
@@ -31,16 +31,10 @@ class GrpcDirectory final : public Directory {
 
   auth::ChannelFactory channel_;
   const std::string internal_token_;
-  const Clock& clock_;
   const absl::Duration deadline_;
   std::once_flag once_;
   std::unique_ptr<::switchboard::identity::v1::IdentityService::Stub> stub_;
-  struct Country {
-    std::string code;
-    absl::Time fetched;
-  };
-  std::mutex mu_;
-  absl::flat_hash_map<std::string, Country> countries_;  // guarded by mu_
+  auth::RemoteTenantCountries countries_;
 };
 
 }  // namespace sb::org

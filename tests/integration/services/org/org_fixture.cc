@@ -44,14 +44,15 @@ class OrgFixture::Forward final : public auth::ScopeFacts, public identity::OrgP
   OrgFixture* fixture_;
 };
 
-OrgFixture::OrgFixture(OrgOptions options) : options_(std::move(options)) {
+OrgFixture::OrgFixture(OrgOptions options, AddServices add_services)
+    : options_(std::move(options)) {
   options_.redis_prefix = testing::UniqueKeyPrefix("org");
   identity::test::FixtureOptions io;
   // Both services reach each other through the one server's channel, created once the server is
   // up; the factories are called lazily, on first use.
   auto channel = [this] { return identity_->channel(); };
-  io.add_services = [this, channel](identity::test::IdentityFixture& id,
-                                    grpc::ServerBuilder& builder) {
+  io.add_services = [this, channel, add_services = std::move(add_services)](
+                        identity::test::IdentityFixture& id, grpc::ServerBuilder& builder) {
     org_facts_ = std::make_unique<auth::OrgScopeFacts>(channel, id.internal_token());
     org_placement_ = std::make_unique<identity::GrpcOrgPlacement>(channel, id.internal_token());
     absl::Status migrated = pg::Migrate(id.pg(), OrgMigrations());
@@ -73,6 +74,7 @@ OrgFixture::OrgFixture(OrgOptions options) : options_(std::move(options)) {
                                                     .revocations = &auth_->revocations()},
                                             options_);
     builder.RegisterService(service_.get());
+    if (add_services) add_services(id, builder);
   };
   forward_ = std::make_unique<Forward>(this);
   io.scope_facts = forward_.get();

@@ -14,6 +14,7 @@
 //   v1::UserPlacement p;
 //   SB_REQUIRE_GRPC_OK(f.stub().GetUserPlacement(f.Ctx(acme.admin_token).get(), req, &p));
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -36,7 +37,12 @@ using identity::test::ViolationField;
 
 class OrgFixture {
  public:
-  explicit OrgFixture(OrgOptions options = {});
+  // Registers more services on the same server before it starts (routing's fixture adds routing
+  // this way); identity's fixture is ready for pg(), redis() and internal_token() by then, and
+  // for channel() once the constructor has returned.
+  using AddServices = std::function<void(identity::test::IdentityFixture&, grpc::ServerBuilder&)>;
+
+  explicit OrgFixture(OrgOptions options = {}, AddServices add_services = {});
   ~OrgFixture();
 
   v1::OrgService::Stub& stub() { return *stub_; }
