@@ -1,0 +1,431 @@
+// SIP end to end: the real switchboard binary (identity, org, routing, sip), SIPp as the carrier
+// and as the agent's phone, all on loopback. Each test checks what SIP said, the live state in
+// Redis and the events the call produced.
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "libs/redis/client.h"
+#include "libs/sip/digest.h"
+#include "libs/sip/stack.h"
+#include "switchboard/common/v1/events.pb.h"
+#include "switchboard/identity/v1/identity_service.grpc.pb.h"
+#include "switchboard/org/v1/org_service.grpc.pb.h"
+#include "switchboard/sip/v1/sip_service.pb.h"
+#include "tests/e2e/switchboard_process.h"
+
+namespace sb::e2e {
+namespace {
+
+namespace iv1 = ::switchboard::identity::v1;
+namespace ov1 = ::switchboard::org::v1;
+namespace cv1 = ::switchboard::common::v1;
+
+constexpr char kDid[] = "+3612345678";
+constexpr char kDomain[] = "demo.sip.localhost";
+constexpr char kPassword[] = "Demo-Switchboard-2026";
+
+std::string Scenario(const std::string& name) { return absl::StrCat(SB_SIPP_DIR, "/", name); }
+
+// A SIPp run pinned to loopback (signalling and media), bounded in calls and time.
+std::vector<std::string> SippArgs(const std::string& scenario, int local_port, int remote_port,
+                                  const std::map<std::string, std::string>& vars,
+                                  std::vector<std::string> extra = {},
+                                  const std::string& local_ip = "127.0.0.1") {
+  std::vector<std::string> argv = {"sipp",
+                                   "-sf",
+                                   Scenario(scenario),
+                                   "-i",
+                                   local_ip,
+                                   "-mi",
+                                   local_ip,
+                                   "-p",
+                                   std::to_string(local_port),
+                                   "-m",
+                                   "1",
+                                   "-timeout",
+                                   "20s",
+                                   "-timeout_error",
+                                   "-nostdin"};
+  for (const auto& [k, v] : vars) {
+    argv.push_back("-set");
+    argv.push_back(k);
+    argv.push_back(v);
+  }
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  argv.push_back(absl::StrCat("127.0.0.1:", remote_port));
+  return argv;
+}
+
+// The value of `name="..."` (or name=token) in a challenge.
+std::string ChallengeParam(const std::string& challenge, const std::string& name) {
+  const std::string key = name + "=";
+  size_t pos = challenge.find(key);
+  if (pos == std::string::npos) return {};
+  pos += key.size();
+  if (pos < challenge.size() && challenge[pos] == '"') {
+    const size_t end = challenge.find('"', pos + 1);
+    return challenge.substr(pos + 1, end - pos - 1);
+  }
+  const size_t end = challenge.find_first_of(", ", pos);
+  return challenge.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+}
+
+// A phone that registers with SHA-256 digest (SIPp 3.6 only answers MD5 challenges, and the
+// registrar offers SHA-256 first, as RFC 8760 asks): REGISTER, answer each 401 with `password`,
+// up to `attempts` answers. Returns every final status in order.
+std::vector<int> RegisterSha256(int server_port, const std::string& user,
+                                const std::string& password, const std::string& contact,
+                                int expires, int attempts = 1) {
+  namespace sip = ::sb::sip;
+  auto stack = sip::Stack::Start({.port = testing::FreeTcpUdpPort()},
+                                 [](sip::ServerTransactionPtr tx) { tx->Reply(481); });
+  REQUIRE(stack.ok());
+  std::vector<int> statuses;
+  absl::Notification done;
+  sip::DialogPtr dialog;
+  std::vector<sip::ClientTransactionPtr> sent;
+  const std::string aor = absl::StrCat("<sip:", user, "@", kDomain, ">");
+  const std::string uri = absl::StrCat("sip:", kDomain);
+  const std::string hop = absl::StrCat("sip:127.0.0.1:", server_port);
+  std::function<void(const std::string&)> send;
+  int answers = 0;
+  auto on_response = [&](const sip::Message& response) {
+    if (response.status() < 200) return;
+    statuses.push_back(response.status());
+    if (response.status() == 401 && answers < attempts) {
+      std::string challenge;
+      for (const std::string& c : response.headers("WWW-Authenticate")) {
+        if (absl::StrContains(c, "SHA-256")) challenge = c;
+      }
+      const std::string realm = ChallengeParam(challenge, "realm");
+      const std::string nonce = ChallengeParam(challenge, "nonce");
+      const std::string ha1 =
+          sip::digest::ComputeHa1(sip::digest::Algorithm::kSha256, user, realm, password);
+      const std::string cnonce = "e2e" + std::to_string(answers);
+      const std::string reply = sip::digest::ComputeResponse(
+          sip::digest::Algorithm::kSha256, ha1, "REGISTER", uri, nonce, "00000001", cnonce, "auth");
+      ++answers;
+      send(absl::StrCat("Digest username=\"", user, "\", realm=\"", realm, "\", nonce=\"", nonce,
+                        "\", uri=\"", uri, "\", response=\"", reply,
+                        "\", algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"", cnonce, "\""));
+      return;
+    }
+    done.Notify();
+  };
+  send = [&](const std::string& authorization) {
+    std::vector<sip::Header> headers = {{"Expires", std::to_string(expires)}};
+    if (!authorization.empty()) headers.push_back({"Authorization", authorization});
+    auto tx = dialog->Send({.method = "REGISTER",
+                            .request_uri = uri,
+                            .next_hop = hop,
+                            .headers = headers,
+                            .contact = "<" + contact + ">"},
+                           on_response);
+    REQUIRE(tx.ok());
+    sent.push_back(*tx);
+  };
+  (*stack)->Post([&] {
+    auto d = sip::Dialog::Create(**stack, {.from = aor, .to = aor}, nullptr);
+    REQUIRE(d.ok());
+    dialog = *d;
+    send("");
+  });
+  CHECK(done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  (*stack)->Stop([&] {
+    sent.clear();
+    dialog.reset();
+  });
+  return statuses;
+}
+
+struct SipWorld {
+  std::unique_ptr<Running> r;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<iv1::IdentityService::Stub> identity;
+  std::unique_ptr<ov1::OrgService::Stub> org;
+  std::unique_ptr<redis::Client> redis;
+  std::string admin;
+  std::string tenant_id;
+  std::string agent_id;
+  std::string extension;
+  std::string sip_password;
+  std::string trunk_id;
+  int carrier_port = testing::FreeTcpUdpPort();
+
+  template <typename Fn>
+  void AsAdmin(Fn fn) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + admin);
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    grpc::Status s = fn(ctx);
+    INFO(s.error_message());
+    REQUIRE(s.ok());
+  }
+
+  std::string Login(const std::string& user) {
+    return e2e::Login(*identity, "demo", user, kPassword);
+  }
+
+  explicit SipWorld(
+      ov1::IncomingCallPreference preference = ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY) {
+    r = Start({"--platform_admin_password=Platform-Admin-2026", "--demo_tenant",
+               absl::StrCat("--demo_password=", kPassword)});
+    for (const char* service :
+         {"switchboard.identity.v1.IdentityService", "switchboard.org.v1.OrgService",
+          "switchboard.routing.v1.RoutingService", "switchboard.sip.v1.SipService"}) {
+      INFO(service);
+      REQUIRE(Eventually(
+          [&] { return HealthOf(*r->health, service) == HealthCheckResponse::SERVING; }));
+    }
+    channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", r->grpc_port),
+                                  grpc::InsecureChannelCredentials());
+    identity = iv1::IdentityService::NewStub(channel);
+    org = ov1::OrgService::NewStub(channel);
+    auto client = redis::Client::Create({.url = TestRedisUrl()});
+    REQUIRE(client.ok());
+    redis = *std::move(client);
+
+    admin = Login("admin");
+    {
+      const std::string agent_token = Login("agent1");
+      iv1::GetCurrentUserResponse me;
+      grpc::ClientContext ctx;
+      ctx.AddMetadata("authorization", "Bearer " + agent_token);
+      REQUIRE(identity->GetCurrentUser(&ctx, {}, &me).ok());
+      agent_id = me.user().id();
+      tenant_id = me.tenant().id();
+    }
+    ov1::Trunk trunk;
+    AsAdmin([&](grpc::ClientContext& ctx) {
+      ov1::CreateTrunkRequest req;
+      auto* t = req.mutable_trunk();
+      t->set_name("Loopback carrier");
+      t->add_inbound_cidrs("127.0.0.1/32");
+      t->set_inbound_enabled(true);
+      t->set_outbound_enabled(true);
+      t->set_outbound_host("127.0.0.1");
+      t->set_outbound_port(carrier_port);
+      t->set_transport(ov1::TRUNK_TRANSPORT_UDP);
+      t->set_default_outbound(true);
+      return org->CreateTrunk(&ctx, req, &trunk);
+    });
+    trunk_id = trunk.id();
+    ov1::Project project;
+    AsAdmin([&](grpc::ClientContext& ctx) {
+      ov1::CreateProjectRequest req;
+      req.mutable_project()->set_name("Support");
+      return org->CreateProject(&ctx, req, &project);
+    });
+    ov1::Number number;
+    AsAdmin([&](grpc::ClientContext& ctx) {
+      ov1::CreateNumberRequest req;
+      req.mutable_number()->set_number(kDid);
+      req.mutable_number()->set_description("Spring campaign");
+      req.mutable_number()->set_project_id(project.id());
+      req.mutable_number()->set_trunk_id(trunk.id());
+      return org->CreateNumber(&ctx, req, &number);
+    });
+    ov1::AgentProfile profile;
+    AsAdmin([&](grpc::ClientContext& ctx) {
+      ov1::CreateAgentProfileRequest req;
+      auto* p = req.mutable_profile();
+      p->set_user_id(agent_id);
+      p->set_incoming_call_preference(preference);
+      auto* phone = p->add_phones();
+      phone->set_number("+36301234567");
+      phone->set_label("mobile");
+      phone->set_mobile(true);
+      p->mutable_mobile_delay()->set_seconds(2);
+      return org->CreateAgentProfile(&ctx, req, &profile);
+    });
+    extension = profile.extension();
+    AsAdmin([&](grpc::ClientContext& ctx) {
+      ov1::SetProjectSelectionRequest req;
+      req.set_user_id(agent_id);
+      req.set_primary_project_id(project.id());
+      ov1::ProjectSelection selection;
+      return org->SetProjectSelection(&ctx, req, &selection);
+    });
+    AsAdmin([&](grpc::ClientContext& ctx) {
+      iv1::ResetSipCredentialRequest req;
+      req.set_user_id(agent_id);
+      req.set_username(extension);
+      iv1::ResetSipCredentialResponse resp;
+      auto s = identity->ResetSipCredential(&ctx, req, &resp);
+      sip_password = resp.password();
+      return s;
+    });
+    REQUIRE(!extension.empty());
+    REQUIRE(!sip_password.empty());
+  }
+
+  std::vector<::switchboard::sip::v1::Registration> Bindings() {
+    auto reply = redis->Command({"HVALS", absl::StrCat("sb:sip:reg:", tenant_id, ":", extension)});
+    REQUIRE(reply.ok());
+    std::vector<::switchboard::sip::v1::Registration> out;
+    for (const auto& e : reply->elements()) {
+      ::switchboard::sip::v1::Registration reg;
+      REQUIRE(reg.ParseFromString(e.str()));
+      out.push_back(reg);
+    }
+    return out;
+  }
+
+  // This tenant's events on the stream, grouped by call, in stream order.
+  std::map<std::string, std::vector<cv1::Event>> CallEvents() {
+    auto reply = redis->Command({"XRANGE", "sb:events", "-", "+"});
+    REQUIRE(reply.ok());
+    std::map<std::string, std::vector<cv1::Event>> out;
+    for (const auto& entry : reply->elements()) {
+      const auto& fields = entry.elements()[1].elements();
+      for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+        if (fields[i].str() != "e") continue;
+        cv1::Event e;
+        REQUIRE(e.ParseFromString(fields[i + 1].str()));
+        if (e.tenant_id() == tenant_id && !e.call_id().empty()) out[e.call_id()].push_back(e);
+      }
+    }
+    return out;
+  }
+};
+
+std::vector<cv1::EventType> Types(const std::vector<cv1::Event>& events) {
+  std::vector<cv1::EventType> out;
+  for (const auto& e : events) out.push_back(e.type());
+  return out;
+}
+
+TEST_CASE("REGISTER: 401 with SHA-256 and MD5 challenges, then 200 and a binding in Redis",
+          "[e2e][sip]") {
+  SipWorld w;
+  // SIPp sends REGISTER without credentials and checks both challenges in the 401.
+  testing::TempDir dir;
+  auto challenged =
+      RunCommand(SippArgs("register_challenge.xml", testing::FreeTcpUdpPort(), w.r->sip_port,
+                          {{"domain", kDomain}, {"user", w.extension}}));
+  REQUIRE(challenged.ok());
+  INFO(challenged->output);
+  CHECK(challenged->exit_code == 0);
+
+  const int phone_port = testing::FreeTcpUdpPort();
+  const std::string contact = absl::StrCat("sip:", w.extension, "@127.0.0.1:", phone_port);
+  CHECK(RegisterSha256(w.r->sip_port, w.extension, w.sip_password, contact, 120) ==
+        std::vector<int>{401, 200});
+  auto bindings = w.Bindings();
+  REQUIRE(bindings.size() == 1);
+  CHECK(bindings[0].contact_uri() == contact);
+  CHECK(bindings[0].user_id() == w.agent_id);
+  CHECK(bindings[0].transport() == "udp");
+  CHECK(bindings[0].expires_at().seconds() - bindings[0].registered_at().seconds() == 120);
+
+  // Unregister (Expires: 0) removes it.
+  CHECK(RegisterSha256(w.r->sip_port, w.extension, w.sip_password, contact, 0) ==
+        std::vector<int>{401, 200});
+  CHECK(w.Bindings().empty());
+}
+
+TEST_CASE("REGISTER with a wrong password: challenged again, then 403 after retries",
+          "[e2e][sip]") {
+  SipWorld w;
+  const std::string contact = absl::StrCat("sip:", w.extension, "@127.0.0.1:5999");
+  CHECK(RegisterSha256(w.r->sip_port, w.extension, "wrong-password", contact, 120, 4) ==
+        std::vector<int>{401, 401, 401, 403});
+  CHECK(w.Bindings().empty());
+  // The right password is refused too while the address is throttled.
+  CHECK(RegisterSha256(w.r->sip_port, w.extension, w.sip_password, contact, 120) ==
+        std::vector<int>{401, 403});
+}
+
+TEST_CASE("carrier -> DID -> registered agent answers -> talk -> BYE from the caller",
+          "[e2e][sip]") {
+  SipWorld w;
+  const int phone_port = testing::FreeTcpUdpPort();
+  REQUIRE(RegisterSha256(w.r->sip_port, w.extension, w.sip_password,
+                         absl::StrCat("sip:", w.extension, "@127.0.0.1:", phone_port),
+                         300) == std::vector<int>{401, 200});
+  REQUIRE(w.Bindings().size() == 1);
+
+  auto phone =
+      ChildProcess::Start({.argv = SippArgs("agent_answer.xml", phone_port, w.r->sip_port, {})});
+  REQUIRE(phone.ok());
+  auto carrier =
+      RunCommand(SippArgs("carrier_call.xml", w.carrier_port, w.r->sip_port, {{"did", kDid}}));
+  REQUIRE(carrier.ok());
+  INFO(carrier->output);
+  for (const auto& [id, events] : w.CallEvents()) {
+    for (const auto& e : events) UNSCOPED_INFO(e.ShortDebugString());
+  }
+  CHECK(carrier->exit_code == 0);
+  auto phone_exit = phone->Wait(absl::Seconds(20));
+  REQUIRE(phone_exit.ok());
+  CHECK(*phone_exit == 0);
+
+  // The call's events, in order, and its final live state.
+  std::map<std::string, std::vector<cv1::Event>> calls;
+  REQUIRE(Eventually([&] {
+    calls = w.CallEvents();
+    return calls.size() == 1 && !calls.begin()->second.empty() &&
+           calls.begin()->second.back().type() == cv1::EVENT_TYPE_CALL_ENDED;
+  }));
+  const auto& events = calls.begin()->second;
+  CHECK(Types(events) ==
+        std::vector<cv1::EventType>{cv1::EVENT_TYPE_CALL_CREATED, cv1::EVENT_TYPE_CALL_RINGING,
+                                    cv1::EVENT_TYPE_CALL_ANSWERED, cv1::EVENT_TYPE_CALL_ENDED});
+  for (size_t i = 0; i < events.size(); ++i) CHECK(events[i].call_sequence() == i + 1);
+  CHECK(events[0].call().created().did() == kDid);
+  CHECK(events[0].call().created().from_number() == "+3670111222");
+  CHECK(events[2].call().answered().agent_user_id() == w.agent_id);
+  CHECK(events[3].call().ended().cause() == cv1::HANGUP_CAUSE_NORMAL_CLEARING);
+  CHECK(events[3].call().ended().hangup_by() == cv1::HANGUP_PARTY_CUSTOMER);
+  CHECK(events[3].call().ended().outcome() == cv1::CALL_OUTCOME_ANSWERED);
+
+  const std::string call_id = calls.begin()->first;
+  auto state = w.redis->Command({"GET", "sb:call:" + call_id});
+  REQUIRE(state.ok());
+  ::switchboard::sip::v1::ActiveCall live;
+  REQUIRE(live.ParseFromString(state->str()));
+  CHECK(live.state() == cv1::CALL_STATE_ENDED);
+  CHECK(live.did() == kDid);
+  CHECK(live.did_description() == "Spring campaign");
+  CHECK(live.agent_user_ids_size() == 1);
+  auto in_progress = w.redis->Command({"ZCARD", "sb:calls:tenant:" + w.tenant_id});
+  REQUIRE(in_progress.ok());
+  CHECK(in_progress->integer() == 0);
+}
+
+TEST_CASE("an unknown number gets 404 and an untrusted source 403; nothing rings", "[e2e][sip]") {
+  SipWorld w;
+  testing::TempDir dir;
+  const std::string out = dir.path() + "/code";
+  auto refused = [&](const std::string& did, const std::string& ip) {
+    std::remove(out.c_str());
+    auto run = RunCommand(SippArgs("carrier_refused.xml", testing::FreeTcpUdpPort(), w.r->sip_port,
+                                   {{"did", did}, {"out", out}}, {}, ip));
+    REQUIRE(run.ok());
+    INFO(run->output);
+    CHECK(run->exit_code == 0);
+    std::ifstream in(out);
+    std::string code;
+    in >> code;
+    return code;
+  };
+  CHECK(refused("+3619999999", "127.0.0.1") == "404");
+  // The trunk accepts 127.0.0.1/32 only.
+  CHECK(refused(kDid, "127.0.0.2") == "403");
+  CHECK(w.CallEvents().empty());
+}
+
+}  // namespace
+}  // namespace sb::e2e
