@@ -157,9 +157,9 @@ absl::StatusOr<v1::RouteCallResponse> CallRouter::FromTrunk(
   for (const std::string& user : users) {
     auto it = by_user.find(user);
     if (it == by_user.end()) continue;  // selected, but no agent profile (any more)
-    std::optional<v1::RingStep> step =
-        AgentRingStep(*it->second, trunk_id, options_.agent_ring_timeout);
-    if (step) *plan.add_steps() = *std::move(step);
+    for (v1::RingStep& step : AgentRingSteps(*it->second, trunk_id, options_.agent_ring_timeout)) {
+      *plan.add_steps() = std::move(step);
+    }
   }
   if (plan.steps().empty()) return no_agents();
 

@@ -11,60 +11,59 @@ std::string MobileNumber(const orgv1::AgentProfile& agent) {
   return "";
 }
 
-std::optional<v1::RingStep> AgentRingStep(const orgv1::AgentProfile& agent,
-                                          const std::string& trunk_id,
-                                          absl::Duration ring_timeout) {
+std::vector<v1::RingStep> AgentRingSteps(const orgv1::AgentProfile& agent,
+                                         const std::string& trunk_id, absl::Duration ring_timeout) {
   const std::string& user = agent.user_id();
   const std::string mobile = trunk_id.empty() ? "" : MobileNumber(agent);
   const bool has_extension = !agent.extension().empty();
   const bool has_mobile = !mobile.empty();
-
-  bool ring_extension = false;
-  bool ring_mobile = false;
-  absl::Duration mobile_delay = absl::ZeroDuration();
-  switch (agent.incoming_call_preference()) {
-    case orgv1::INCOMING_CALL_PREFERENCE_SIMULTANEOUS:
-      ring_extension = has_extension;
-      ring_mobile = has_mobile;
-      break;
-    case orgv1::INCOMING_CALL_PREFERENCE_EXTENSION_THEN_MOBILE:
-      ring_extension = has_extension;
-      ring_mobile = has_mobile;
-      // Without an extension the mobile is all there is: no point in waiting for it.
-      if (ring_extension && ring_mobile) {
-        mobile_delay = agent.has_mobile_delay() ? FromDurationProto(agent.mobile_delay())
-                                                : kDefaultMobileDelay;
-        if (mobile_delay <= absl::ZeroDuration()) mobile_delay = kDefaultMobileDelay;
-      }
-      break;
-    case orgv1::INCOMING_CALL_PREFERENCE_MOBILE_ONLY:
-      ring_mobile = has_mobile;
-      ring_extension = !has_mobile && has_extension;
-      break;
-    case orgv1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY:
-    default:
-      ring_extension = has_extension;
-      break;
-  }
-  if (!ring_extension && !ring_mobile) return std::nullopt;
-
-  v1::RingStep step;
-  if (ring_extension) {
+  auto extension_target = [&](v1::RingStep& step) {
     v1::RingTarget* t = step.add_targets();
     t->set_target_id(absl::StrCat(user, ":ext"));
     t->set_agent_user_id(user);
     t->set_extension(agent.extension());
-  }
-  if (ring_mobile) {
+  };
+  auto mobile_target = [&](v1::RingStep& step) {
     v1::RingTarget* t = step.add_targets();
     t->set_target_id(absl::StrCat(user, ":mobile"));
     t->set_agent_user_id(user);
     t->mutable_external()->set_number(mobile);
     t->mutable_external()->set_trunk_id(trunk_id);
-    if (mobile_delay > absl::ZeroDuration()) *t->mutable_delay() = ToDurationProto(mobile_delay);
+  };
+  auto one_step = [&](bool extension, bool mobile_too) {
+    std::vector<v1::RingStep> steps;
+    if (!extension && !mobile_too) return steps;
+    v1::RingStep& step = steps.emplace_back();
+    if (extension) extension_target(step);
+    if (mobile_too) mobile_target(step);
+    *step.mutable_timeout() = ToDurationProto(ring_timeout);
+    return steps;
+  };
+  switch (agent.incoming_call_preference()) {
+    case orgv1::INCOMING_CALL_PREFERENCE_SIMULTANEOUS:
+      return one_step(has_extension, has_mobile);
+    case orgv1::INCOMING_CALL_PREFERENCE_EXTENSION_THEN_MOBILE: {
+      // Without both there is nothing to wait for: ring what there is.
+      if (!has_extension || !has_mobile) return one_step(has_extension, has_mobile);
+      absl::Duration delay =
+          agent.has_mobile_delay() ? FromDurationProto(agent.mobile_delay()) : kDefaultMobileDelay;
+      if (delay <= absl::ZeroDuration()) delay = kDefaultMobileDelay;
+      // The extension alone for the delay, then the mobile alone (the extension stops, as org's
+      // IncomingCallPreference says). sip moves to the mobile at once when the extension fails
+      // (not registered, busy).
+      std::vector<v1::RingStep> steps(2);
+      extension_target(steps[0]);
+      *steps[0].mutable_timeout() = ToDurationProto(delay);
+      mobile_target(steps[1]);
+      *steps[1].mutable_timeout() = ToDurationProto(ring_timeout);
+      return steps;
+    }
+    case orgv1::INCOMING_CALL_PREFERENCE_MOBILE_ONLY:
+      return one_step(!has_mobile && has_extension, has_mobile);
+    case orgv1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY:
+    default:
+      return one_step(has_extension, false);
   }
-  *step.mutable_timeout() = ToDurationProto(ring_timeout + mobile_delay);
-  return step;
 }
 
 v1::Reject MakeReject(int sip_code, cv1::HangupCause cause, std::string reason) {

@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <google/protobuf/duration.pb.h>
 
@@ -24,20 +25,21 @@ inline constexpr absl::Duration kDefaultAgentRingTimeout = absl::Seconds(20);
 // EXTENSION_THEN_MOBILE when a profile stores no mobile delay (org's default).
 inline constexpr absl::Duration kDefaultMobileDelay = absl::Seconds(15);
 
-// The step that rings one agent, following their IncomingCallPreference:
-//   SIMULTANEOUS           extension and mobile at once; timeout `ring_timeout`
-//   EXTENSION_THEN_MOBILE  extension at once, mobile joining after the profile's mobile_delay
-//                          (the extension keeps ringing); timeout `ring_timeout` + mobile_delay
-//   EXTENSION_ONLY         the extension (also for UNSPECIFIED); timeout `ring_timeout`
-//   MOBILE_ONLY            the mobile; timeout `ring_timeout`
+// The steps that ring one agent, following their IncomingCallPreference:
+//   SIMULTANEOUS           one step: extension and mobile at once; timeout `ring_timeout`
+//   EXTENSION_THEN_MOBILE  two steps: the extension for the profile's mobile_delay, then the
+//                          mobile for `ring_timeout` (the extension stops)
+//   EXTENSION_ONLY         one step: the extension (also for UNSPECIFIED); `ring_timeout`
+//   MOBILE_ONLY            one step: the mobile; `ring_timeout`
 // Targets are "<user_id>:ext" (the extension's registered contacts) and "<user_id>:mobile"
 // (ExternalDestination {the profile's mobile phone, `trunk_id`}), with agent_user_id set. A mobile
 // needs a trunk: without `trunk_id` (or without a mobile phone) the mobile target is left out and
 // a MOBILE_ONLY agent rings on the extension instead, so that a call is never dropped for an
-// inconsistent profile. nullopt when nothing of the agent can ring.
-std::optional<v1::RingStep> AgentRingStep(const orgv1::AgentProfile& agent,
-                                          const std::string& trunk_id,
-                                          absl::Duration ring_timeout = kDefaultAgentRingTimeout);
+// inconsistent profile; EXTENSION_THEN_MOBILE with only one of them rings it as one step. Empty
+// when nothing of the agent can ring.
+std::vector<v1::RingStep> AgentRingSteps(const orgv1::AgentProfile& agent,
+                                         const std::string& trunk_id,
+                                         absl::Duration ring_timeout = kDefaultAgentRingTimeout);
 
 // The profile's mobile phone (AgentPhone.mobile), "" when it has none.
 std::string MobileNumber(const orgv1::AgentProfile& agent);

@@ -1049,6 +1049,14 @@ void CallManager::End(const CallPtr& call, cv1::HangupCause cause, cv1::HangupPa
   call->linger = stack_.After(absl::Seconds(32), [this, id] { calls_.erase(id); });
 }
 
+absl::Status CallManager::Hangup(const std::string& call_id, cv1::HangupCause cause) {
+  CallPtr call = Find(call_id);
+  if (call == nullptr) return absl::NotFoundError(absl::StrCat("call ", call_id, " not found"));
+  End(call, cause, cv1::HANGUP_PARTY_SYSTEM, call->answered != nullptr ? 0 : 480,
+      "HANGUP_REQUESTED");
+  return absl::OkStatus();
+}
+
 void CallManager::CloseAll() {
   std::vector<CallPtr> all;
   for (auto& [id, call] : calls_) all.push_back(call);

@@ -57,6 +57,9 @@ class CallManager {
   void OnInvite(ServerTransactionPtr tx);
   // Ends every call (shutdown, node drain). Loop thread.
   void CloseAll();
+  // Ends one call at an operator's or service's request. NotFound when it is not (or no longer)
+  // on this node. Loop thread.
+  absl::Status Hangup(const std::string& call_id, cv1::HangupCause cause);
   // Loop thread.
   size_t active_calls() const { return calls_.size(); }
 

@@ -6,6 +6,7 @@
 #include "libs/app/owning_module.h"
 #include "libs/app/platform.h"
 #include "libs/auth/identity_clients.h"
+#include "libs/common/status_macros.h"
 #include "services/sip/peers.h"
 #include "services/sip/sip_server.h"
 #include "services/sip/sip_service.h"
@@ -102,22 +103,34 @@ app::ModuleSpec SipModule() {
         auto& peers = module->Own(std::make_unique<GrpcSipPeers>(
             identity, org, routing, platform.clock(),
             GrpcSipPeers::Options{.internal_token = platform.config().internal_token}));
-        auto& service = module->Own(std::make_unique<SipService>());
+        auto& auth = module->Own(std::make_unique<auth::ServiceAuth>(
+            auth::ServiceAuth::Deps{.identity = identity,
+                                    .org = org,
+                                    .redis = platform.redis(),
+                                    .clock = platform.clock(),
+                                    .internal_token = platform.config().internal_token}));
+        auto& service = module->Own(std::make_unique<SipService>(
+            auth.authenticator(), auth.authorizer(), platform.redis(), platform.clock()));
         platform.services().Add<v1::SipService>(&service, {"redis"});
         auto server = std::make_shared<std::unique_ptr<SipServer>>();
         redis::Client& redis = platform.redis();
         const Clock& clock = platform.clock();
         // The SIP port opens at Start, once the gRPC server (and so the peers) can answer.
-        module->OnStart([server, options, &peers, &redis, &clock]() -> absl::Status {
-          auto started = SipServer::Start(options, peers, redis, clock);
-          if (!started.ok()) return started.status();
-          *server = *std::move(started);
-          spdlog::info("sip: listening on {}:{} as node {}", options.stack.bind_host,
-                       options.stack.port, options.node_id);
-          return absl::OkStatus();
-        });
-        module->OnStop([server] {
+        module->OnStart(
+            [server, options, &peers, &redis, &clock, &auth, &service]() -> absl::Status {
+              SB_RETURN_IF_ERROR(auth.Start());
+              auto started = SipServer::Start(options, peers, redis, clock);
+              if (!started.ok()) return started.status();
+              *server = *std::move(started);
+              service.set_server(server->get());
+              spdlog::info("sip: listening on {}:{} as node {}", options.stack.bind_host,
+                           options.stack.port, options.node_id);
+              return absl::OkStatus();
+            });
+        module->OnStop([server, &auth, &service] {
+          service.set_server(nullptr);
           if (*server != nullptr) (*server)->Stop();
+          auth.Stop();
         });
         return module;
       },

@@ -74,6 +74,23 @@ void SipServer::Stop() {
   state_->Flush();
 }
 
+absl::Status SipServer::Hangup(const std::string& call_id, cv1::HangupCause cause) {
+  struct Result {
+    absl::Notification done;
+    absl::Status status;
+  };
+  auto result = std::make_shared<Result>();
+  stack_->Post([this, result, call_id, cause] {
+    result->status = calls_ == nullptr ? absl::UnavailableError("SIP is shutting down")
+                                       : calls_->Hangup(call_id, cause);
+    result->done.Notify();
+  });
+  if (!result->done.WaitForNotificationWithTimeout(absl::Seconds(5))) {
+    return absl::UnavailableError("the SIP loop did not answer in 5 s");
+  }
+  return result->status;
+}
+
 void SipServer::OnRequest(ServerTransactionPtr tx) {
   const Message& req = tx->request();
   const std::string_view method = req.method();

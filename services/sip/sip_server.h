@@ -43,6 +43,9 @@ class SipServer {
   // Ends the calls in progress, stops taking requests and closes the transports. Idempotent.
   void Stop();
 
+  // Ends a call of this node (from any thread; waits for the loop). NotFound, Unavailable.
+  absl::Status Hangup(const std::string& call_id, cv1::HangupCause cause);
+
   Stack& stack() { return *stack_; }
   CallStateWriter& state() { return *state_; }
   RegistrationStore& registrations() { return *registrations_; }

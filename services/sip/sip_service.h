@@ -1,14 +1,69 @@
 #pragma once
 
+// The gRPC face of the `sip` target: registrations and live calls read from Redis (so any SIP
+// replica answers for every node's calls), and call control for the calls this node owns.
+//
+// Access: ListRegistrations/DeleteRegistration need users.read / users.manage held tenant-wide,
+// else they cover the caller's own extension only. Live calls need calls.read: tenant-wide sees
+// every call of the tenant, any narrower scope the calls of the users it reaches (an agent: their
+// own). HangupCall needs agents.supervise tenant-wide, or being an agent on the call.
+// Other tenants' calls are NotFound. Internal callers (services) see everything of the tenant
+// they name with x-sb-tenant-id.
+//
+// Not built yet (UNIMPLEMENTED): OriginateCall, TransferCall, StartConsultation, HoldCall,
+// ResumeCall, AnswerCall, SendDtmf, ControlRecording, MonitorCall, trunk and node status,
+// CloseNodeCalls. HangupCall works for calls owned by the node that receives it (forwarding to
+// the owning node comes with multi-node SIP).
+
+#include <atomic>
+
+#include "libs/auth/authenticator.h"
+#include "libs/auth/authorizer.h"
+#include "libs/common/clock.h"
+#include "libs/redis/client.h"
 #include "switchboard/sip/v1/sip_service.grpc.pb.h"
 
 namespace sb::sip {
 
 namespace v1 = ::switchboard::sip::v1;
 
-// The gRPC face of the `sip` target. Its RPCs are implemented with issue #5; until then
-// every RPC answers UNIMPLEMENTED (gRPC's generated default), while the target already runs in
-// the process with health, metrics and its schema.
-class SipService final : public v1::SipService::Service {};
+class SipServer;
+
+class SipService final : public v1::SipService::Service {
+ public:
+  SipService(const auth::Authenticator& authenticator, const auth::Authorizer& authorizer,
+             redis::Client& redis, const Clock& clock, std::string prefix = "sb:");
+
+  // The running server (set once the SIP transports are up; null before and after).
+  void set_server(SipServer* server) { server_.store(server); }
+
+  grpc::Status ListRegistrations(grpc::ServerContext* context,
+                                 const v1::ListRegistrationsRequest* request,
+                                 v1::ListRegistrationsResponse* response) override;
+  grpc::Status DeleteRegistration(grpc::ServerContext* context,
+                                  const v1::DeleteRegistrationRequest* request,
+                                  google::protobuf::Empty* response) override;
+  grpc::Status ListActiveCalls(grpc::ServerContext* context,
+                               const v1::ListActiveCallsRequest* request,
+                               v1::ListActiveCallsResponse* response) override;
+  grpc::Status GetActiveCall(grpc::ServerContext* context, const v1::GetActiveCallRequest* request,
+                             v1::ActiveCall* response) override;
+  grpc::Status HangupCall(grpc::ServerContext* context, const v1::HangupCallRequest* request,
+                          google::protobuf::Empty* response) override;
+
+ private:
+  struct Caller;
+  absl::StatusOr<Caller> Authenticate(grpc::ServerContext& context) const;
+  absl::StatusOr<std::vector<v1::ActiveCall>> TenantCalls(const std::string& tenant_id);
+  absl::StatusOr<v1::ActiveCall> LoadCall(const Caller& caller, const std::string& call_id);
+  bool Sees(const Caller& caller, const v1::ActiveCall& call) const;
+
+  const auth::Authenticator& authenticator_;
+  const auth::Authorizer& authorizer_;
+  redis::Client& redis_;
+  const Clock& clock_;
+  const std::string prefix_;
+  std::atomic<SipServer*> server_{nullptr};
+};
 
 }  // namespace sb::sip

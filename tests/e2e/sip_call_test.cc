@@ -162,6 +162,7 @@ struct SipWorld {
   std::string extension;
   std::string sip_password;
   std::string trunk_id;
+  std::string project_id;
   int carrier_port = testing::FreeTcpUdpPort();
 
   template <typename Fn>
@@ -237,38 +238,106 @@ struct SipWorld {
       req.mutable_number()->set_trunk_id(trunk.id());
       return org->CreateNumber(&ctx, req, &number);
     });
+    project_id = project.id();
+    Agent first = AddAgent("agent1", preference);
+    agent_id = first.user_id;
+    extension = first.extension;
+    sip_password = first.password;
+  }
+
+  struct Agent {
+    std::string user_id;
+    std::string extension;
+    std::string password;
+  };
+
+  // Gives a demo user an agent profile (mobile +3630123456N), selects the project for them and
+  // issues their SIP password.
+  Agent AddAgent(const std::string& login, ov1::IncomingCallPreference preference) {
+    Agent agent;
+    {
+      const std::string token = Login(login);
+      iv1::GetCurrentUserResponse me;
+      grpc::ClientContext ctx;
+      ctx.AddMetadata("authorization", "Bearer " + token);
+      REQUIRE(identity->GetCurrentUser(&ctx, {}, &me).ok());
+      agent.user_id = me.user().id();
+    }
     ov1::AgentProfile profile;
     AsAdmin([&](grpc::ClientContext& ctx) {
       ov1::CreateAgentProfileRequest req;
       auto* p = req.mutable_profile();
-      p->set_user_id(agent_id);
+      p->set_user_id(agent.user_id);
       p->set_incoming_call_preference(preference);
       auto* phone = p->add_phones();
-      phone->set_number("+36301234567");
+      phone->set_number(MobileOf(login));
       phone->set_label("mobile");
       phone->set_mobile(true);
-      p->mutable_mobile_delay()->set_seconds(2);
+      p->mutable_mobile_delay()->set_seconds(1);
       return org->CreateAgentProfile(&ctx, req, &profile);
     });
-    extension = profile.extension();
+    agent.extension = profile.extension();
     AsAdmin([&](grpc::ClientContext& ctx) {
       ov1::SetProjectSelectionRequest req;
-      req.set_user_id(agent_id);
-      req.set_primary_project_id(project.id());
+      req.set_user_id(agent.user_id);
+      req.set_primary_project_id(project_id);
       ov1::ProjectSelection selection;
       return org->SetProjectSelection(&ctx, req, &selection);
     });
     AsAdmin([&](grpc::ClientContext& ctx) {
       iv1::ResetSipCredentialRequest req;
-      req.set_user_id(agent_id);
-      req.set_username(extension);
+      req.set_user_id(agent.user_id);
+      req.set_username(agent.extension);
       iv1::ResetSipCredentialResponse resp;
       auto s = identity->ResetSipCredential(&ctx, req, &resp);
-      sip_password = resp.password();
+      agent.password = resp.password();
       return s;
     });
-    REQUIRE(!extension.empty());
-    REQUIRE(!sip_password.empty());
+    REQUIRE(!agent.extension.empty());
+    REQUIRE(!agent.password.empty());
+    return agent;
+  }
+
+  static std::string MobileOf(const std::string& login) {
+    return absl::StrCat("+3630123456", std::string(1, login.back()));
+  }
+
+  // Registers `agent` with a SIPp phone listening on a fresh port; returns the port.
+  int RegisterPhone(const Agent& a) {
+    const int port = testing::FreeTcpUdpPort();
+    REQUIRE(RegisterSha256(r->sip_port, a.extension, a.password,
+                           absl::StrCat("sip:", a.extension, "@127.0.0.1:", port),
+                           300) == std::vector<int>{401, 200});
+    return port;
+  }
+
+  // The only call of this test's tenant, once it has ended: its events in order.
+  std::pair<std::string, std::vector<cv1::Event>> EndedCall() {
+    std::map<std::string, std::vector<cv1::Event>> calls;
+    bool ended = Eventually([&] {
+      calls = CallEvents();
+      return calls.size() == 1 && !calls.begin()->second.empty() &&
+             calls.begin()->second.back().type() == cv1::EVENT_TYPE_CALL_ENDED;
+    });
+    for (const auto& [id, events] : calls) {
+      for (const auto& e : events) UNSCOPED_INFO(e.ShortDebugString());
+    }
+    REQUIRE(ended);
+    const auto& events = calls.begin()->second;
+    for (size_t i = 0; i < events.size(); ++i) CHECK(events[i].call_sequence() == i + 1);
+    return *calls.begin();
+  }
+
+  // The live state of a call (kept briefly after its end).
+  ::switchboard::sip::v1::ActiveCall LiveState(const std::string& call_id) {
+    auto state = redis->Command({"GET", "sb:call:" + call_id});
+    REQUIRE(state.ok());
+    ::switchboard::sip::v1::ActiveCall live;
+    REQUIRE(live.ParseFromString(state->str()));
+    auto in_progress = redis->Command({"ZCARD", "sb:calls:tenant:" + tenant_id});
+    REQUIRE(in_progress.ok());
+    CHECK(in_progress->integer() == 0);
+    return live;
   }
 
   std::vector<::switchboard::sip::v1::Registration> Bindings() {
@@ -348,61 +417,156 @@ TEST_CASE("REGISTER with a wrong password: challenged again, then 403 after retr
         std::vector<int>{401, 403});
 }
 
+// Runs a SIPp phone (UAS) in the background on `port`.
+ChildProcess Phone(const std::string& scenario, int port, int sip_port) {
+  auto phone = ChildProcess::Start({.argv = SippArgs(scenario, port, sip_port, {})});
+  REQUIRE(phone.ok());
+  return *std::move(phone);
+}
+
+// The carrier's call to the DID from a fresh port; returns SIPp's exit code.
+int CarrierCalls(const SipWorld& w, const std::string& scenario = "carrier_call.xml") {
+  auto carrier =
+      RunCommand(SippArgs(scenario, testing::FreeTcpUdpPort(), w.r->sip_port, {{"did", kDid}}));
+  REQUIRE(carrier.ok());
+  UNSCOPED_INFO(carrier->output);
+  return carrier->exit_code;
+}
+
+void RequireExit(ChildProcess& phone, const std::string& what) {
+  auto code = phone.Wait(absl::Seconds(25));
+  INFO(what);
+  REQUIRE(code.ok());
+  CHECK(*code == 0);
+}
+
 TEST_CASE("carrier -> DID -> registered agent answers -> talk -> BYE from the caller",
           "[e2e][sip]") {
   SipWorld w;
-  const int phone_port = testing::FreeTcpUdpPort();
-  REQUIRE(RegisterSha256(w.r->sip_port, w.extension, w.sip_password,
-                         absl::StrCat("sip:", w.extension, "@127.0.0.1:", phone_port),
-                         300) == std::vector<int>{401, 200});
-  REQUIRE(w.Bindings().size() == 1);
+  SipWorld::Agent agent1{w.agent_id, w.extension, w.sip_password};
+  auto phone = Phone("agent_answer.xml", w.RegisterPhone(agent1), w.r->sip_port);
+  CHECK(CarrierCalls(w) == 0);
+  RequireExit(phone, "the agent's phone");
 
-  auto phone =
-      ChildProcess::Start({.argv = SippArgs("agent_answer.xml", phone_port, w.r->sip_port, {})});
-  REQUIRE(phone.ok());
-  auto carrier =
-      RunCommand(SippArgs("carrier_call.xml", w.carrier_port, w.r->sip_port, {{"did", kDid}}));
-  REQUIRE(carrier.ok());
-  INFO(carrier->output);
-  for (const auto& [id, events] : w.CallEvents()) {
-    for (const auto& e : events) UNSCOPED_INFO(e.ShortDebugString());
-  }
-  CHECK(carrier->exit_code == 0);
-  auto phone_exit = phone->Wait(absl::Seconds(20));
-  REQUIRE(phone_exit.ok());
-  CHECK(*phone_exit == 0);
-
-  // The call's events, in order, and its final live state.
-  std::map<std::string, std::vector<cv1::Event>> calls;
-  REQUIRE(Eventually([&] {
-    calls = w.CallEvents();
-    return calls.size() == 1 && !calls.begin()->second.empty() &&
-           calls.begin()->second.back().type() == cv1::EVENT_TYPE_CALL_ENDED;
-  }));
-  const auto& events = calls.begin()->second;
+  auto [call_id, events] = w.EndedCall();
   CHECK(Types(events) ==
         std::vector<cv1::EventType>{cv1::EVENT_TYPE_CALL_CREATED, cv1::EVENT_TYPE_CALL_RINGING,
                                     cv1::EVENT_TYPE_CALL_ANSWERED, cv1::EVENT_TYPE_CALL_ENDED});
-  for (size_t i = 0; i < events.size(); ++i) CHECK(events[i].call_sequence() == i + 1);
+  REQUIRE(events.size() == 4);
   CHECK(events[0].call().created().did() == kDid);
   CHECK(events[0].call().created().from_number() == "+3670111222");
   CHECK(events[2].call().answered().agent_user_id() == w.agent_id);
+  CHECK(!events[2].call().answered().mobile());
   CHECK(events[3].call().ended().cause() == cv1::HANGUP_CAUSE_NORMAL_CLEARING);
   CHECK(events[3].call().ended().hangup_by() == cv1::HANGUP_PARTY_CUSTOMER);
   CHECK(events[3].call().ended().outcome() == cv1::CALL_OUTCOME_ANSWERED);
 
-  const std::string call_id = calls.begin()->first;
-  auto state = w.redis->Command({"GET", "sb:call:" + call_id});
-  REQUIRE(state.ok());
-  ::switchboard::sip::v1::ActiveCall live;
-  REQUIRE(live.ParseFromString(state->str()));
+  const auto live = w.LiveState(call_id);
   CHECK(live.state() == cv1::CALL_STATE_ENDED);
   CHECK(live.did() == kDid);
   CHECK(live.did_description() == "Spring campaign");
   CHECK(live.agent_user_ids_size() == 1);
-  auto in_progress = w.redis->Command({"ZCARD", "sb:calls:tenant:" + w.tenant_id});
-  REQUIRE(in_progress.ok());
-  CHECK(in_progress->integer() == 0);
+}
+
+TEST_CASE("the caller cancels while the agent's phone rings", "[e2e][sip]") {
+  SipWorld w;
+  SipWorld::Agent agent1{w.agent_id, w.extension, w.sip_password};
+  auto phone = Phone("agent_ring_cancelled.xml", w.RegisterPhone(agent1), w.r->sip_port);
+  CHECK(CarrierCalls(w, "carrier_cancel.xml") == 0);
+  RequireExit(phone, "the agent's phone saw the CANCEL");
+  auto [call_id, events] = w.EndedCall();
+  CHECK(Types(events) == std::vector<cv1::EventType>{cv1::EVENT_TYPE_CALL_CREATED,
+                                                     cv1::EVENT_TYPE_CALL_RINGING,
+                                                     cv1::EVENT_TYPE_CALL_ENDED});
+  CHECK(events.back().call().ended().cause() == cv1::HANGUP_CAUSE_ORIGINATOR_CANCEL);
+  CHECK(events.back().call().ended().outcome() == cv1::CALL_OUTCOME_MISSED);
+  CHECK(events.back().call().ended().hangup_by() == cv1::HANGUP_PARTY_CUSTOMER);
+  CHECK(w.LiveState(call_id).state() == cv1::CALL_STATE_ENDED);
+}
+
+TEST_CASE("the first agent is busy: the hunt moves to the next, who answers", "[e2e][sip]") {
+  SipWorld w;
+  SipWorld::Agent agent1{w.agent_id, w.extension, w.sip_password};
+  SipWorld::Agent agent2 = w.AddAgent("agent2", ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY);
+  auto busy = Phone("agent_busy.xml", w.RegisterPhone(agent1), w.r->sip_port);
+  auto answers = Phone("agent_answer.xml", w.RegisterPhone(agent2), w.r->sip_port);
+  CHECK(CarrierCalls(w) == 0);
+  RequireExit(busy, "agent1's phone said 486");
+  RequireExit(answers, "agent2's phone answered");
+  auto [call_id, events] = w.EndedCall();
+  CHECK(Types(events) ==
+        std::vector<cv1::EventType>{cv1::EVENT_TYPE_CALL_CREATED, cv1::EVENT_TYPE_CALL_RINGING,
+                                    cv1::EVENT_TYPE_CALL_ANSWERED, cv1::EVENT_TYPE_CALL_ENDED});
+  CHECK(events[1].call().ringing().agent_user_id() == agent2.user_id);
+  CHECK(events[2].call().answered().agent_user_id() == agent2.user_id);
+  CHECK(w.LiveState(call_id).agent_user_ids(0) == agent2.user_id);
+}
+
+TEST_CASE(
+    "extension then mobile: the extension rings first, then the mobile answers through "
+    "the carrier",
+    "[e2e][sip]") {
+  SipWorld w(ov1::INCOMING_CALL_PREFERENCE_EXTENSION_THEN_MOBILE);
+  SipWorld::Agent agent1{w.agent_id, w.extension, w.sip_password};
+  auto desk = Phone("agent_ring_cancelled.xml", w.RegisterPhone(agent1), w.r->sip_port);
+  // The mobile is rung through the trunk: the carrier's side at the trunk's outbound address.
+  auto mobile = Phone("agent_answer.xml", w.carrier_port, w.r->sip_port);
+  CHECK(CarrierCalls(w) == 0);
+  RequireExit(desk, "the desk phone rang and was cancelled when its step ended");
+  RequireExit(mobile, "the mobile answered");
+  auto [call_id, events] = w.EndedCall();
+  CHECK(Types(events) ==
+        std::vector<cv1::EventType>{cv1::EVENT_TYPE_CALL_CREATED, cv1::EVENT_TYPE_CALL_RINGING,
+                                    cv1::EVENT_TYPE_CALL_RINGING, cv1::EVENT_TYPE_CALL_ANSWERED,
+                                    cv1::EVENT_TYPE_CALL_ENDED});
+  REQUIRE(events.size() == 5);
+  CHECK(events[1].call().ringing().target() == w.extension);
+  CHECK(events[2].call().ringing().target() == SipWorld::MobileOf("agent1"));
+  CHECK(events[2].call().ringing().mobile());
+  CHECK(events[3].call().answered().mobile());
+  CHECK(events[3].call().answered().agent_user_id() == w.agent_id);
+  // The mobile rang about a second (the profile's delay) after the extension.
+  const int64_t gap_ms =
+      (events[2].occurred_at().seconds() - events[1].occurred_at().seconds()) * 1000 +
+      (events[2].occurred_at().nanos() - events[1].occurred_at().nanos()) / 1000000;
+  CHECK(gap_ms >= 900);
+  CHECK(gap_ms < 3000);
+}
+
+TEST_CASE("simultaneous ring: the mobile answers first and the extension is cancelled",
+          "[e2e][sip]") {
+  SipWorld w(ov1::INCOMING_CALL_PREFERENCE_SIMULTANEOUS);
+  SipWorld::Agent agent1{w.agent_id, w.extension, w.sip_password};
+  auto desk = Phone("agent_ring_cancelled.xml", w.RegisterPhone(agent1), w.r->sip_port);
+  auto mobile = Phone("agent_answer.xml", w.carrier_port, w.r->sip_port);
+  CHECK(CarrierCalls(w) == 0);
+  RequireExit(desk, "the desk phone got CANCEL when the mobile answered");
+  RequireExit(mobile, "the mobile answered");
+  auto [call_id, events] = w.EndedCall();
+  std::vector<cv1::Event> answered;
+  for (const auto& e : events) {
+    if (e.type() == cv1::EVENT_TYPE_CALL_ANSWERED) answered.push_back(e);
+  }
+  REQUIRE(answered.size() == 1);
+  CHECK(answered[0].call().answered().mobile());
+  CHECK(events.back().call().ended().outcome() == cv1::CALL_OUTCOME_ANSWERED);
+}
+
+TEST_CASE("an unregistered agent is reached on the mobile at once", "[e2e][sip]") {
+  SipWorld w(ov1::INCOMING_CALL_PREFERENCE_EXTENSION_THEN_MOBILE);
+  auto mobile = Phone("agent_answer.xml", w.carrier_port, w.r->sip_port);
+  const absl::Time start = absl::Now();
+  CHECK(CarrierCalls(w) == 0);
+  RequireExit(mobile, "the mobile answered");
+  auto [call_id, events] = w.EndedCall();
+  CHECK(Types(events) ==
+        std::vector<cv1::EventType>{cv1::EVENT_TYPE_CALL_CREATED, cv1::EVENT_TYPE_CALL_RINGING,
+                                    cv1::EVENT_TYPE_CALL_ANSWERED, cv1::EVENT_TYPE_CALL_ENDED});
+  CHECK(events[1].call().ringing().mobile());
+  // No waiting out the mobile delay for a phone that is not there.
+  const absl::Time rang = absl::FromUnixNanos(events[1].occurred_at().seconds() * 1'000'000'000LL +
+                                              events[1].occurred_at().nanos());
+  CHECK(rang - start < absl::Milliseconds(900));
 }
 
 TEST_CASE("an unknown number gets 404 and an untrusted source 403; nothing rings", "[e2e][sip]") {

@@ -196,9 +196,9 @@ TEST_CASE("RouteCall hunts the agents who selected the number's project in order
   plan.set_caller_id_name("Petra Kovacs");
   *plan.add_steps() =
       Step({ExtensionTarget(anna), MobileTarget(anna, "+36301110001", trunk)}, absl::Seconds(20));
-  *plan.add_steps() =
-      Step({ExtensionTarget(bob), MobileTarget(bob, "+36301110002", trunk, absl::Seconds(8))},
-           absl::Seconds(28));
+  // Extension then mobile: the extension alone for the mobile delay, then the mobile alone.
+  *plan.add_steps() = Step({ExtensionTarget(bob)}, absl::Seconds(8));
+  *plan.add_steps() = Step({MobileTarget(bob, "+36301110002", trunk)}, absl::Seconds(20));
   *plan.add_steps() = Step({MobileTarget(dan, "+36301110004", trunk)}, absl::Seconds(20));
   *plan.add_steps() = Step({ExtensionTarget(cara)}, absl::Seconds(20));
   RequireEqual(r.response, want);
@@ -210,19 +210,19 @@ TEST_CASE("RouteCall hunts the agents who selected the number's project in order
     CHECK(anonymous.response.instruction().ring().caller_id_name() == "Petra's phone");
     CHECK(anonymous.response.instruction().ring().caller_id_number() == "+36705550000");
     RequireEqual(anonymous.response.instruction().ring().steps(0), plan.steps(0));
-    CHECK(anonymous.response.instruction().ring().steps_size() == 4);
+    CHECK(anonymous.response.instruction().ring().steps_size() == 5);
   }
   SECTION("a withheld number still rings: the name lookup is best effort") {
     const Routed withheld = Route(f, TrunkCall(acme, kDid, "anonymous"));
     REQUIRE(withheld.code == grpc::OK);
     CHECK(withheld.response.instruction().attributes().caller_name().empty());
-    CHECK(withheld.response.instruction().ring().steps_size() == 4);
+    CHECK(withheld.response.instruction().ring().steps_size() == 5);
   }
   SECTION("an agent who ends the selection drops out of the next plan") {
     f.Select(anna, "");
     const Routed after = Route(f, TrunkCall(acme, kDid));
     REQUIRE(after.code == grpc::OK);
-    REQUIRE(after.response.instruction().ring().steps_size() == 3);
+    REQUIRE(after.response.instruction().ring().steps_size() == 4);
     CHECK(after.response.instruction().ring().steps(0).targets(0).agent_user_id() == bob.user_id);
   }
 }
