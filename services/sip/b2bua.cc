@@ -54,6 +54,11 @@ struct Call {
   std::string project_id;
   std::string queue_id;
   std::string caller_name;
+  // Calls from an agent's phone: who dialled.
+  std::string caller_user_id;
+  std::string caller_extension;
+  // The number or extension the call is for, as shown (never with a dialled PIN).
+  std::string to_number;
   std::string source_ip;
   std::string a_transport;
   absl::Time created_at;
@@ -197,6 +202,27 @@ std::string NextHop(const v1::Registration& r) {
   return "";
 }
 
+// "*1234*0036301234567" -> "0036301234567": what was dialled without the PIN prefix, for logs and
+// the live state.
+std::string WithoutPin(std::string_view dialled) {
+  if (dialled.size() > 1 && dialled.front() == '*') {
+    const size_t second = dialled.find('*', 1);
+    if (second != std::string_view::npos) return std::string(dialled.substr(second + 1));
+  }
+  return std::string(dialled);
+}
+
+// The destination of a call as shown: the external number or extension routing chose to ring.
+std::string ToNumber(const Call& call, const rv1::RoutingInstruction& instruction) {
+  if (instruction.has_ring() && instruction.ring().steps_size() > 0 &&
+      instruction.ring().steps(0).targets_size() > 0) {
+    const auto& t = instruction.ring().steps(0).targets(0);
+    if (t.has_external()) return t.external().number();
+    if (!t.extension().empty()) return t.extension();
+  }
+  return WithoutPin(call.dialled);
+}
+
 google::protobuf::Timestamp Stamp(absl::Time t) {
   return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
 }
@@ -208,7 +234,7 @@ v1::ActiveCall Snapshot(const Call& call, const std::string& node_id) {
   out.set_direction(call.direction);
   out.set_state(call.state);
   out.set_from_number(call.from_number);
-  out.set_to_number(call.did.empty() ? call.dialled : call.did);
+  out.set_to_number(!call.did.empty() ? call.did : call.to_number);
   out.set_did(call.did);
   out.set_did_description(call.did_description);
   out.set_caller_name(call.caller_name);
@@ -219,9 +245,16 @@ v1::ActiveCall Snapshot(const Call& call, const std::string& node_id) {
   out.set_node_id(node_id);
   v1::ActiveLeg* a = out.add_legs();
   a->set_leg_id(call.a_leg_id);
-  a->set_role(cv1::LEG_ROLE_CUSTOMER);
-  a->set_number(call.from_number);
-  a->set_trunk_id(call.trunk_id);
+  if (call.caller_user_id.empty()) {
+    a->set_role(cv1::LEG_ROLE_CUSTOMER);
+    a->set_number(call.from_number);
+    a->set_trunk_id(call.trunk_id);
+  } else {
+    a->set_role(cv1::LEG_ROLE_AGENT);
+    a->set_user_id(call.caller_user_id);
+    a->set_extension(call.caller_extension);
+    out.add_agent_user_ids(call.caller_user_id);
+  }
   a->set_state(call.ended                 ? v1::LEG_STATE_ENDED
                : call.answered != nullptr ? v1::LEG_STATE_ANSWERED
                : call.provisional_sent    ? v1::LEG_STATE_RINGING
@@ -234,7 +267,9 @@ v1::ActiveCall Snapshot(const Call& call, const std::string& node_id) {
         call.plan.steps(static_cast<int>(b->step)).targets(static_cast<int>(b->target_index));
     v1::ActiveLeg* leg = out.add_legs();
     leg->set_leg_id(b->leg_id);
-    leg->set_role(target.agent_user_id().empty() ? cv1::LEG_ROLE_EXTERNAL : cv1::LEG_ROLE_AGENT);
+    leg->set_role(!target.agent_user_id().empty()                  ? cv1::LEG_ROLE_AGENT
+                  : call.direction == cv1::CALL_DIRECTION_OUTBOUND ? cv1::LEG_ROLE_CUSTOMER
+                                                                   : cv1::LEG_ROLE_EXTERNAL);
     leg->set_user_id(target.agent_user_id());
     if (target.has_external()) {
       leg->set_number(target.external().number());
@@ -258,6 +293,11 @@ v1::ActiveCall Snapshot(const Call& call, const std::string& node_id) {
   return out;
 }
 
+// Who the caller is: the outside party of a trunk call, the agent of a call from a phone.
+cv1::HangupParty CallerParty(const Call& call) {
+  return call.caller_user_id.empty() ? cv1::HANGUP_PARTY_CUSTOMER : cv1::HANGUP_PARTY_AGENT;
+}
+
 const rv1::RingTarget& TargetOf(const Call& call, const Branch& b) {
   return call.plan.steps(static_cast<int>(b.step)).targets(static_cast<int>(b.target_index));
 }
@@ -265,12 +305,13 @@ const rv1::RingTarget& TargetOf(const Call& call, const Branch& b) {
 }  // namespace
 
 CallManager::CallManager(Stack& stack, BoundedExecutor& executor, SipPeers& peers,
-                         RegistrationStore& registrations, CallStateWriter& state,
-                         const Clock& clock, CallManagerOptions options)
+                         RegistrationStore& registrations, Registrar& registrar,
+                         CallStateWriter& state, const Clock& clock, CallManagerOptions options)
     : stack_(stack),
       executor_(executor),
       peers_(peers),
       registrations_(registrations),
+      registrar_(registrar),
       state_(state),
       clock_(clock),
       options_(std::move(options)) {}
@@ -346,29 +387,58 @@ void CallManager::OnInvite(ServerTransactionPtr tx) {
   }
   const std::string source_ip = call->source_ip;
   const std::string call_id = call->id;
+  const std::string from_host = absl::AsciiStrToLower(from.host);
+  const std::string from_user = from.user;
+  const std::string proxy_auth = req.proxy_authorization();
   std::weak_ptr<bool> alive = alive_;
-  const bool queued = executor_.TrySubmit(
-      [this, alive, call_id, source_ip, number, route = std::move(route)]() mutable {
-        ov1::MatchInboundTrunkResponse match;
+  const bool queued =
+      executor_.TrySubmit([this, alive, call_id, source_ip, number, from_host, from_user,
+                           proxy_auth, route = std::move(route)]() mutable {
+        Origin origin;
         absl::StatusOr<rv1::RouteCallResponse> routed;
-        auto matched = peers_.MatchInboundTrunk(source_ip, number);
-        if (!matched.ok()) {
-          routed = matched.status();
-        } else {
-          match = *matched;
-          auto* trunk = route.mutable_trunk();
-          trunk->set_tenant_id(match.number().tenant_id());
-          trunk->set_trunk_id(match.trunk().id());
-          trunk->set_number_id(match.number().id());
-          trunk->set_did(match.number().number());
-          trunk->set_source_address(source_ip);
+        // An agent's phone says who it is in From (its extension in the tenant's SIP domain) and
+        // proves it with digest; anything else must come from a trunk.
+        auto phone = peers_.GetSipDigest(from_host, from_user);
+        if (phone.ok() || !proxy_auth.empty()) {
+          Registrar::Verified verified = registrar_.Authenticate(
+              proxy_auth, "INVITE", from_host, from_user, source_ip, /*proxy=*/true);
+          if (!verified.digest.has_value()) {
+            if (alive.expired()) return;
+            stack_.Post([this, alive, call_id, refusal = std::move(verified.refusal)] {
+              if (!alive.expired()) Refuse(call_id, refusal);
+            });
+            return;
+          }
+          origin.phone = true;
+          origin.tenant_id = verified.digest->tenant_id;
+          origin.user_id = verified.digest->user_id;
+          origin.extension = from_user;
+          auto* p = route.mutable_phone();
+          p->set_tenant_id(origin.tenant_id);
+          p->set_user_id(origin.user_id);
+          p->set_extension(origin.extension);
           routed = peers_.RouteCall(route);
+        } else {
+          auto matched = peers_.MatchInboundTrunk(source_ip, number);
+          if (!matched.ok()) {
+            routed = matched.status();
+          } else {
+            origin.match = *matched;
+            origin.tenant_id = origin.match.number().tenant_id();
+            auto* trunk = route.mutable_trunk();
+            trunk->set_tenant_id(origin.tenant_id);
+            trunk->set_trunk_id(origin.match.trunk().id());
+            trunk->set_number_id(origin.match.number().id());
+            trunk->set_did(origin.match.number().number());
+            trunk->set_source_address(source_ip);
+            routed = peers_.RouteCall(route);
+          }
         }
         if (alive.expired()) return;
-        stack_.Post(
-            [this, alive, call_id, routed = std::move(routed), match = std::move(match)]() mutable {
-              if (!alive.expired()) Routed(call_id, std::move(routed), std::move(match));
-            });
+        stack_.Post([this, alive, call_id, routed = std::move(routed),
+                     origin = std::move(origin)]() mutable {
+          if (!alive.expired()) Routed(call_id, std::move(routed), std::move(origin));
+        });
       });
   if (!queued) {
     calls_.erase(call->id);
@@ -376,14 +446,33 @@ void CallManager::OnInvite(ServerTransactionPtr tx) {
   }
 }
 
+void CallManager::Refuse(const std::string& call_id, const SipAnswer& refusal) {
+  CallPtr call = Find(call_id);
+  if (call == nullptr) return;
+  // Not a call yet (a digest challenge, a bad or forbidden caller): nothing is published.
+  call->ended = true;
+  if (refusal.drop) {
+    call->invite->Discard();
+  } else {
+    call->invite->Reply(refusal.status, refusal.phrase, {.headers = refusal.headers});
+  }
+  calls_.erase(call_id);
+}
+
 void CallManager::Routed(const std::string& call_id, absl::StatusOr<rv1::RouteCallResponse> routed,
-                         ov1::MatchInboundTrunkResponse match) {
+                         Origin origin) {
   CallPtr call = Find(call_id);
   if (call == nullptr) {
     calls_.erase(call_id);  // cancelled before we knew its tenant: nothing was published
     return;
   }
-  if (!match.number().tenant_id().empty()) {
+  const ov1::MatchInboundTrunkResponse& match = origin.match;
+  if (origin.phone) {
+    call->tenant_id = origin.tenant_id;
+    call->caller_user_id = origin.user_id;
+    call->caller_extension = origin.extension;
+    call->from_number = origin.extension;
+  } else if (!match.number().tenant_id().empty()) {
     call->tenant_id = match.number().tenant_id();
     call->did = match.number().number();
     call->did_description = match.number().description();
@@ -399,7 +488,8 @@ void CallManager::Routed(const std::string& call_id, absl::StatusOr<rv1::RouteCa
     if (call->tenant_id.empty()) {
       // Unknown number or untrusted source: refused before it became anyone's call.
       spdlog::info("sip: refusing INVITE {} from {} to {}: {} {}", call->sip_call_id,
-                   call->source_ip, call->dialled, sip, std::string(routed.status().message()));
+                   call->source_ip, WithoutPin(call->dialled), sip,
+                   std::string(routed.status().message()));
       ReplyOptions options;
       if (sip == 503)
         options.headers = {
@@ -417,6 +507,7 @@ void CallManager::Routed(const std::string& call_id, absl::StatusOr<rv1::RouteCa
                  "ROUTING_FAILED");
     return;
   }
+  call->to_number = call->did.empty() ? ToNumber(*call, routed->instruction()) : call->did;
   call->direction = routed->direction() == cv1::CALL_DIRECTION_UNSPECIFIED
                         ? cv1::CALL_DIRECTION_INBOUND
                         : routed->direction();
@@ -424,13 +515,16 @@ void CallManager::Routed(const std::string& call_id, absl::StatusOr<rv1::RouteCa
   if (!attrs.caller_name().empty()) call->caller_name = attrs.caller_name();
   cv1::Event created = NewEvent(*call, cv1::EVENT_TYPE_CALL_CREATED);
   auto* c = created.mutable_call()->mutable_created();
-  c->set_origin(cv1::CallEvent::Created::ORIGIN_TRUNK);
+  c->set_origin(call->caller_user_id.empty() ? cv1::CallEvent::Created::ORIGIN_TRUNK
+                                             : cv1::CallEvent::Created::ORIGIN_PHONE);
+  c->set_caller_user_id(call->caller_user_id);
   c->set_from_number(call->from_number);
   c->set_from_display_name(call->from_display);
-  c->set_to_number(call->did);
+  c->set_to_number(call->to_number);
   c->set_did(call->did);
   c->set_number_id(call->number_id);
   c->set_trunk_id(call->trunk_id);
+  if (!call->caller_user_id.empty()) created.add_user_ids(call->caller_user_id);
   std::vector<cv1::Event> events = {created};
   if (!call->caller_name.empty()) {
     cv1::Event named = NewEvent(*call, cv1::EVENT_TYPE_CALL_CALLER_IDENTIFIED);
@@ -873,7 +967,7 @@ void CallManager::RingPlanFailed(const CallPtr& call) {
 
 void CallManager::OnCallerCancel(const CallPtr& call) {
   call->a_final = 487;  // nta has answered the INVITE 487 already
-  End(call, cv1::HANGUP_CAUSE_ORIGINATOR_CANCEL, cv1::HANGUP_PARTY_CUSTOMER, 487, "");
+  End(call, cv1::HANGUP_CAUSE_ORIGINATOR_CANCEL, CallerParty(*call), 487, "", Side::kCaller);
 }
 
 void CallManager::OnALegRequest(const CallPtr& call, ServerTransactionPtr tx) {
@@ -881,7 +975,7 @@ void CallManager::OnALegRequest(const CallPtr& call, ServerTransactionPtr tx) {
   if (method == "ACK") return;
   if (method == "BYE") {
     tx->Reply(200);
-    End(call, cv1::HANGUP_CAUSE_NORMAL_CLEARING, cv1::HANGUP_PARTY_CUSTOMER, 0, "");
+    End(call, cv1::HANGUP_CAUSE_NORMAL_CLEARING, CallerParty(*call), 0, "", Side::kCaller);
     return;
   }
   if (method == "OPTIONS") {
@@ -904,10 +998,13 @@ void CallManager::OnBLegRequest(const CallPtr& call, Branch* b, ServerTransactio
   }
   if (method == "BYE") {
     tx->Reply(200);
+    const bool agent = !TargetOf(*call, *b).agent_user_id().empty();
+    const bool customer = call->direction == cv1::CALL_DIRECTION_OUTBOUND;
     End(call, cv1::HANGUP_CAUSE_NORMAL_CLEARING,
-        TargetOf(*call, *b).agent_user_id().empty() ? cv1::HANGUP_PARTY_EXTERNAL
-                                                    : cv1::HANGUP_PARTY_AGENT,
-        0, "");
+        agent      ? cv1::HANGUP_PARTY_AGENT
+        : customer ? cv1::HANGUP_PARTY_CUSTOMER
+                   : cv1::HANGUP_PARTY_EXTERNAL,
+        0, "", Side::kCallee);
     return;
   }
   if (method == "OPTIONS") {
@@ -995,7 +1092,7 @@ void CallManager::RejectCaller(const CallPtr& call, int code, cv1::HangupCause c
 }
 
 void CallManager::End(const CallPtr& call, cv1::HangupCause cause, cv1::HangupParty by,
-                      int sip_code, const std::string& reason) {
+                      int sip_code, const std::string& reason, Side side) {
   if (call->ended) return;
   const bool was_answered = call->answered != nullptr;
   // The caller: a final answer if none went out yet, else a BYE unless they hung up.
@@ -1003,14 +1100,14 @@ void CallManager::End(const CallPtr& call, cv1::HangupCause cause, cv1::HangupPa
     const int code = sip_code >= 300 ? sip_code : 480;
     call->a_final = code;
     call->invite->Reply(code);
-  } else if (was_answered && by != cv1::HANGUP_PARTY_CUSTOMER) {
+  } else if (was_answered && side != Side::kCaller) {
     auto bye = call->a_dialog->Send({.method = "BYE"}, nullptr);
     if (bye.ok()) call->a_requests.push_back(*bye);
   }
   // The targets: CANCEL what still rings, BYE the one that answered unless it hung up.
   for (auto& b : call->branches) {
     if (b->answered) {
-      if (by == cv1::HANGUP_PARTY_CUSTOMER || by == cv1::HANGUP_PARTY_SYSTEM) {
+      if (side != Side::kCallee) {
         auto bye = b->dialog->Send({.method = "BYE"}, nullptr);
         if (bye.ok()) b->other.push_back(*bye);
       }
@@ -1021,6 +1118,9 @@ void CallManager::End(const CallPtr& call, cv1::HangupCause cause, cv1::HangupPa
   }
   for (auto& in : call->pending_in) in->Reply(481);
   call->pending_in.clear();
+  // A caller refused or cancelled has no dialog with us: drop its leg now, so that a retried
+  // INVITE (same Call-ID and From tag, e.g. after a digest challenge) is a new call.
+  if (call->a_final >= 300) call->a_dialog.reset();
   call->ended = true;
   call->state = cv1::CALL_STATE_ENDED;
   call->step_timer.reset();

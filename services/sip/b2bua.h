@@ -9,13 +9,15 @@
 // bindings), which go to the worker executor and come back to the loop with Stack::Post. Calls are
 // found by id after such a round trip: a call that ended meanwhile is simply gone.
 //
-// What is built (issue #5, first part): inbound calls from trunks to DIDs, routing's ring plans
+// What is built (issue #5, first part): calls from agents' phones (digest-authenticated with a
+// 407 challenge; internal to another extension, or outbound after routing's authorisation with
+// the PIN as a dialled prefix), inbound calls from trunks to DIDs, routing's ring plans
 // with sequential steps, parallel targets, delayed targets and step timeouts, ringing the
 // registered contacts of extensions (NAT-safe: sent to the address the phone registered from) and
 // external numbers through trunks, first 2xx wins and the other branches get CANCEL, caller CANCEL,
 // BYE from either side, re-INVITE/UPDATE/INFO relayed across the legs, a maximum call duration,
-// live state and events. Not yet: transfers (REFER), outbound calls from phones, call control
-// RPCs, session timers; REFER is answered 501.
+// live state and events. Not yet: transfers (REFER), originate, session timers; REFER is
+// answered 501.
 
 #include <memory>
 #include <string>
@@ -27,6 +29,7 @@
 #include "libs/sip/stack.h"
 #include "services/sip/call_state.h"
 #include "services/sip/peers.h"
+#include "services/sip/registrar.h"
 #include "services/sip/registrations.h"
 
 namespace sb::sip {
@@ -49,8 +52,8 @@ struct Branch;
 class CallManager {
  public:
   CallManager(Stack& stack, BoundedExecutor& executor, SipPeers& peers,
-              RegistrationStore& registrations, CallStateWriter& state, const Clock& clock,
-              CallManagerOptions options);
+              RegistrationStore& registrations, Registrar& registrar, CallStateWriter& state,
+              const Clock& clock, CallManagerOptions options);
   ~CallManager();
 
   // An INVITE outside any dialog. Loop thread.
@@ -67,9 +70,18 @@ class CallManager {
   friend struct Call;
   using CallPtr = std::shared_ptr<Call>;
 
+  // Who placed a new call: a trunk (with the number it called) or an agent's phone.
+  struct Origin {
+    bool phone = false;
+    std::string tenant_id;
+    std::string user_id;
+    std::string extension;
+    ov1::MatchInboundTrunkResponse match;
+  };
   CallPtr Find(const std::string& call_id) const;
+  void Refuse(const std::string& call_id, const SipAnswer& refusal);
   void Routed(const std::string& call_id, absl::StatusOr<rv1::RouteCallResponse> routed,
-              ov1::MatchInboundTrunkResponse match);
+              Origin origin);
   void Apply(const CallPtr& call, const rv1::RoutingInstruction& instruction);
   void StartStep(const CallPtr& call, size_t step);
   void LaunchTarget(const CallPtr& call, size_t target_index);
@@ -89,9 +101,11 @@ class CallManager {
   void Relay(const CallPtr& call, bool from_caller, ServerTransactionPtr tx);
   void RejectCaller(const CallPtr& call, int code, cv1::HangupCause cause,
                     const std::string& reason);
+  // Which leg hung up (it gets no BYE): the caller's, the answering target's, or neither.
+  enum class Side { kSystem, kCaller, kCallee };
   // Ends the call: BYE/CANCEL to whatever is still up, events, routing told, state cleared.
   void End(const CallPtr& call, cv1::HangupCause cause, cv1::HangupParty by, int sip_code,
-           const std::string& reason);
+           const std::string& reason, Side side = Side::kSystem);
   void Publish(const CallPtr& call, std::vector<cv1::Event> events, bool ended = false);
   cv1::Event NewEvent(const Call& call, cv1::EventType type) const;
   void Report(const CallPtr& call, rv1::ReportCallEventRequest req);
@@ -100,6 +114,7 @@ class CallManager {
   BoundedExecutor& executor_;
   SipPeers& peers_;
   RegistrationStore& registrations_;
+  Registrar& registrar_;
   CallStateWriter& state_;
   const Clock& clock_;
   const CallManagerOptions options_;

@@ -33,8 +33,8 @@ absl::StatusOr<std::unique_ptr<SipServer>> SipServer::Start(SipServerOptions opt
   if (!stack.ok()) return stack.status();
   server->stack_ = *std::move(stack);
   server->calls_ = std::make_unique<CallManager>(*server->stack_, *server->executor_, peers,
-                                                 *server->registrations_, *server->state_, clock,
-                                                 server->options_.calls);
+                                                 *server->registrations_, *server->registrar_,
+                                                 *server->state_, clock, server->options_.calls);
   return server;
 }
 

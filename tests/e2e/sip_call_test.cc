@@ -2,7 +2,11 @@
 // and as the agent's phone, all on loopback. Each test checks what SIP said, the live state in
 // Redis and the events the call produced.
 
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -16,6 +20,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
+#include "libs/common/ids.h"
 #include "libs/redis/client.h"
 #include "libs/sip/digest.h"
 #include "libs/sip/stack.h"
@@ -150,6 +155,106 @@ std::vector<int> RegisterSha256(int server_port, const std::string& user,
   return statuses;
 }
 
+// An agent's phone placing a call (SHA-256 digest, as RegisterSha256): INVITE to `dialled` in
+// the tenant's domain, answering the 407 challenge; when answered, ACK and after `talk` BYE.
+// Returns the final statuses of the INVITEs (e.g. {407, 200}) and the BYE's (when sent).
+struct PhoneCallResult {
+  std::vector<int> invites;
+  int bye = 0;
+};
+PhoneCallResult PhoneCall(int server_port, const std::string& user, const std::string& password,
+                          const std::string& dialled,
+                          absl::Duration talk = absl::Milliseconds(300)) {
+  namespace sip = ::sb::sip;
+  auto stack = sip::Stack::Start({.port = testing::FreeTcpUdpPort()},
+                                 [](sip::ServerTransactionPtr tx) { tx->Reply(481); });
+  REQUIRE(stack.ok());
+  PhoneCallResult result;
+  absl::Notification done;
+  sip::DialogPtr dialog;
+  std::vector<sip::ClientTransactionPtr> sent;
+  std::unique_ptr<sip::Timer> hangup;
+  const std::string from = absl::StrCat("<sip:", user, "@", kDomain, ">");
+  const std::string uri = absl::StrCat("sip:", dialled, "@", kDomain);
+  const std::string hop = absl::StrCat("sip:127.0.0.1:", server_port);
+  const std::string sdp =
+      "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+      "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+  std::function<void(const std::string&)> invite;
+  bool answered_challenge = false;
+  bool answered = false;
+  auto on_response = [&](const sip::Message& response) {
+    if (response.status() < 200) return;
+    if (response.status() >= 300) result.invites.push_back(response.status());
+    if (response.status() == 407 && !answered_challenge) {
+      answered_challenge = true;
+      std::string challenge;
+      for (const std::string& c : response.headers("Proxy-Authenticate")) {
+        if (absl::StrContains(c, "SHA-256")) challenge = c;
+      }
+      const std::string realm = ChallengeParam(challenge, "realm");
+      const std::string nonce = ChallengeParam(challenge, "nonce");
+      const std::string ha1 =
+          sip::digest::ComputeHa1(sip::digest::Algorithm::kSha256, user, realm, password);
+      const std::string reply = sip::digest::ComputeResponse(
+          sip::digest::Algorithm::kSha256, ha1, "INVITE", uri, nonce, "00000001", "c1", "auth");
+      invite(absl::StrCat("Digest username=\"", user, "\", realm=\"", realm, "\", nonce=\"", nonce,
+                          "\", uri=\"", uri, "\", response=\"", reply,
+                          "\", algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"c1\""));
+      return;
+    }
+    if (response.status() >= 300) {
+      done.Notify();
+      return;
+    }
+    if (answered) {
+      dialog->Ack(response);  // a retransmitted 200
+      return;
+    }
+    answered = true;
+    result.invites.push_back(200);
+    dialog->Establish(response);
+    dialog->Ack(response);
+    hangup = (*stack)->After(talk, [&] {
+      auto bye = dialog->Send({.method = "BYE"}, [&](const sip::Message& r) {
+        if (r.status() < 200) return;
+        result.bye = r.status();
+        done.Notify();
+      });
+      REQUIRE(bye.ok());
+      sent.push_back(*bye);
+    });
+  };
+  invite = [&](const std::string& authorization) {
+    std::vector<sip::Header> headers;
+    if (!authorization.empty()) headers.push_back({"Proxy-Authorization", authorization});
+    auto tx = dialog->Send({.method = "INVITE",
+                            .request_uri = uri,
+                            .next_hop = hop,
+                            .headers = headers,
+                            .contact = (*stack)->ContactFor("udp"),
+                            .content_type = "application/sdp",
+                            .body = sdp},
+                           on_response);
+    REQUIRE(tx.ok());
+    sent.push_back(*tx);
+  };
+  (*stack)->Post([&] {
+    auto d =
+        sip::Dialog::Create(**stack, {.from = from, .to = absl::StrCat("<", uri, ">")}, nullptr);
+    REQUIRE(d.ok());
+    dialog = *d;
+    invite("");
+  });
+  CHECK(done.WaitForNotificationWithTimeout(absl::Seconds(15)));
+  (*stack)->Stop([&] {
+    hangup.reset();
+    sent.clear();
+    dialog.reset();
+  });
+  return result;
+}
+
 struct SipWorld {
   std::unique_ptr<Running> r;
   std::shared_ptr<grpc::Channel> channel;
@@ -163,6 +268,7 @@ struct SipWorld {
   std::string sip_password;
   std::string trunk_id;
   std::string project_id;
+  std::string currency;
   int carrier_port = testing::FreeTcpUdpPort();
 
   template <typename Fn>
@@ -239,6 +345,23 @@ struct SipWorld {
       return org->CreateNumber(&ctx, req, &number);
     });
     project_id = project.id();
+    // Money for outbound calls.
+    AsAdmin([&](grpc::ClientContext& ctx) {
+      ov1::GetWalletRequest req;
+      ov1::Wallet wallet;
+      auto s = org->GetWallet(&ctx, req, &wallet);
+      currency = wallet.balance().currency_code();
+      return s;
+    });
+    AsAdmin([&](grpc::ClientContext& ctx) {
+      ov1::TopUpWalletRequest req;
+      req.mutable_amount()->set_currency_code(currency);
+      req.mutable_amount()->set_units(10000);
+      req.set_idempotency_key(NewUuid());
+      req.set_description("e2e");
+      ov1::WalletTransaction tx;
+      return org->TopUpWallet(&ctx, req, &tx);
+    });
     Agent first = AddAgent("agent1", preference);
     agent_id = first.user_id;
     extension = first.extension;
@@ -274,6 +397,7 @@ struct SipWorld {
       phone->set_label("mobile");
       phone->set_mobile(true);
       p->mutable_mobile_delay()->set_seconds(1);
+      p->set_outbound_enabled(true);
       return org->CreateAgentProfile(&ctx, req, &profile);
     });
     agent.extension = profile.extension();
@@ -319,10 +443,14 @@ struct SipWorld {
       return calls.size() == 1 && !calls.begin()->second.empty() &&
              calls.begin()->second.back().type() == cv1::EVENT_TYPE_CALL_ENDED;
     });
+    std::string dump;
     for (const auto& [id, events] : calls) {
-      for (const auto& e : events) UNSCOPED_INFO(e.ShortDebugString());
+      for (const auto& e : events) absl::StrAppend(&dump, e.ShortDebugString(), "\n");
     }
+    INFO(dump);
+    if (getenv("SB_E2E_DUMP") != nullptr) fprintf(stderr, "%s", dump.c_str());
     REQUIRE(ended);
+    CHECK(!dump.empty());  // (the dump shows with the first failed check below)
     const auto& events = calls.begin()->second;
     for (size_t i = 0; i < events.size(); ++i) CHECK(events[i].call_sequence() == i + 1);
     return *calls.begin();
@@ -417,10 +545,23 @@ TEST_CASE("REGISTER with a wrong password: challenged again, then 403 after retr
         std::vector<int>{401, 403});
 }
 
-// Runs a SIPp phone (UAS) in the background on `port`.
+// True once something listens on UDP 127.0.0.1:port (our own bind fails).
+bool UdpPortTaken(int port) {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool taken = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0;
+  ::close(fd);
+  return taken;
+}
+
+// Runs a SIPp phone (UAS) in the background on `port`, once it listens.
 ChildProcess Phone(const std::string& scenario, int port, int sip_port) {
   auto phone = ChildProcess::Start({.argv = SippArgs(scenario, port, sip_port, {})});
   REQUIRE(phone.ok());
+  REQUIRE(Eventually([&] { return UdpPortTaken(port); }));
   return *std::move(phone);
 }
 
@@ -567,6 +708,87 @@ TEST_CASE("an unregistered agent is reached on the mobile at once", "[e2e][sip]"
   const absl::Time rang = absl::FromUnixNanos(events[1].occurred_at().seconds() * 1'000'000'000LL +
                                               events[1].occurred_at().nanos());
   CHECK(rang - start < absl::Milliseconds(900));
+}
+
+TEST_CASE("an internal call: an agent's phone dials a colleague's extension", "[e2e][sip]") {
+  SipWorld w;
+  SipWorld::Agent agent2 = w.AddAgent("agent2", ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY);
+  auto colleague = Phone("agent_answer.xml", w.RegisterPhone(agent2), w.r->sip_port);
+  const PhoneCallResult call =
+      PhoneCall(w.r->sip_port, w.extension, w.sip_password, agent2.extension);
+  CHECK(call.invites == std::vector<int>{407, 200});
+  CHECK(call.bye == 200);
+  RequireExit(colleague, "the colleague's phone answered and got the BYE");
+  auto [call_id, events] = w.EndedCall();
+  CHECK(Types(events) ==
+        std::vector<cv1::EventType>{cv1::EVENT_TYPE_CALL_CREATED, cv1::EVENT_TYPE_CALL_RINGING,
+                                    cv1::EVENT_TYPE_CALL_ANSWERED, cv1::EVENT_TYPE_CALL_ENDED});
+  CHECK(events[0].call().direction() == cv1::CALL_DIRECTION_INTERNAL);
+  CHECK(events[0].call().created().origin() == cv1::CallEvent::Created::ORIGIN_PHONE);
+  CHECK(events[0].call().created().caller_user_id() == w.agent_id);
+  CHECK(events[0].call().created().to_number() == agent2.extension);
+  CHECK(events[2].call().answered().agent_user_id() == agent2.user_id);
+  CHECK(events[3].call().ended().hangup_by() == cv1::HANGUP_PARTY_AGENT);
+  const auto live = w.LiveState(call_id);
+  CHECK(live.direction() == cv1::CALL_DIRECTION_INTERNAL);
+  CHECK(live.agent_user_ids_size() == 2);
+}
+
+TEST_CASE(
+    "outbound: a correct PIN goes out through the trunk; a wrong one or none to an "
+    "international number gets 403 and nothing goes out",
+    "[e2e][sip]") {
+  SipWorld w;
+  std::string pin;
+  w.AsAdmin([&](grpc::ClientContext& ctx) {
+    iv1::CreatePinRequest req;
+    req.set_user_id(w.agent_id);
+    req.set_label("e2e");
+    iv1::CreatePinResponse resp;
+    auto s = w.identity->CreatePin(&ctx, req, &resp);
+    pin = resp.generated_pin();
+    return s;
+  });
+  REQUIRE(!pin.empty());
+  constexpr char kAbroad[] = "+4930901820";
+
+  SECTION("the correct PIN") {
+    auto far_end = Phone("agent_answer.xml", w.carrier_port, w.r->sip_port);
+    const PhoneCallResult call =
+        PhoneCall(w.r->sip_port, w.extension, w.sip_password, absl::StrCat("*", pin, "*", kAbroad));
+    CHECK(call.invites == std::vector<int>{407, 200});
+    CHECK(call.bye == 200);
+    RequireExit(far_end, "the called party (through the trunk) answered");
+    auto [call_id, events] = w.EndedCall();
+    CHECK(Types(events) ==
+          std::vector<cv1::EventType>{cv1::EVENT_TYPE_CALL_CREATED, cv1::EVENT_TYPE_CALL_RINGING,
+                                      cv1::EVENT_TYPE_CALL_ANSWERED, cv1::EVENT_TYPE_CALL_ENDED});
+    CHECK(events[0].call().direction() == cv1::CALL_DIRECTION_OUTBOUND);
+    CHECK(events[0].call().created().to_number() == kAbroad);
+    CHECK(events[3].call().ended().outcome() == cv1::CALL_OUTCOME_ANSWERED);
+    // The PIN is nowhere in the live state or the events.
+    const auto live = w.LiveState(call_id);
+    CHECK(live.to_number() == kAbroad);
+    for (const auto& e : events) CHECK(!absl::StrContains(e.SerializeAsString(), "*" + pin + "*"));
+  }
+  SECTION("a wrong PIN") {
+    const std::string wrong = pin == "000000" ? "111111" : "000000";
+    const PhoneCallResult call = PhoneCall(w.r->sip_port, w.extension, w.sip_password,
+                                           absl::StrCat("*", wrong, "*", kAbroad));
+    CHECK(call.invites == std::vector<int>{407, 403});
+    auto [call_id, events] = w.EndedCall();
+    CHECK(Types(events) ==
+          std::vector<cv1::EventType>{cv1::EVENT_TYPE_CALL_CREATED, cv1::EVENT_TYPE_CALL_ENDED});
+    CHECK(events.back().call().ended().reason() == "PIN_INVALID");
+    CHECK(events.back().call().ended().outcome() == cv1::CALL_OUTCOME_REFUSED);
+  }
+  SECTION("no PIN to an international number") {
+    const PhoneCallResult call = PhoneCall(w.r->sip_port, w.extension, w.sip_password, kAbroad);
+    CHECK(call.invites == std::vector<int>{407, 403});
+    auto [call_id, events] = w.EndedCall();
+    CHECK(events.back().call().ended().reason() == "PIN_REQUIRED");
+    CHECK(events.back().call().ended().cause() == cv1::HANGUP_CAUSE_FORBIDDEN);
+  }
 }
 
 TEST_CASE("an unknown number gets 404 and an untrusted source 403; nothing rings", "[e2e][sip]") {
