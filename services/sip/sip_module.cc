@@ -27,6 +27,9 @@ struct SipFlags {
   int64_t max_calls = 10'000;
   std::string nonce_secret;
   absl::Duration max_call_duration = absl::Hours(4);
+  int64_t min_expires = 60;
+  int64_t max_expires = 3600;
+  int64_t default_expires = 600;
 };
 
 std::string DefaultNodeId() {
@@ -67,6 +70,12 @@ app::ModuleSpec SipModule() {
                     "empty: a random one per process.");
             set.Add("sip_max_call_duration", &flags->max_call_duration,
                     "Longest an answered call may last when routing sets no limit.");
+            set.Add("sip_min_expires", &flags->min_expires,
+                    "Shortest registration accepted, in seconds (shorter ones get 423).");
+            set.Add("sip_max_expires", &flags->max_expires,
+                    "Longest registration granted, in seconds (longer ones are cut to it).");
+            set.Add("sip_default_expires", &flags->default_expires,
+                    "Registration length when a REGISTER asks for none, in seconds.");
           },
       .create = [flags](app::Platform& platform) -> absl::StatusOr<std::unique_ptr<app::Module>> {
         SipServerOptions options;
@@ -95,6 +104,16 @@ app::ModuleSpec SipModule() {
         options.calls.max_call_duration = flags->max_call_duration;
         options.worker_threads = static_cast<int>(std::clamp<int64_t>(flags->workers, 1, 256));
         options.nonce_secret = flags->nonce_secret;
+        if (flags->min_expires < 1 || flags->max_expires < flags->min_expires ||
+            flags->default_expires < flags->min_expires ||
+            flags->default_expires > flags->max_expires || flags->max_expires > 86400 * 7) {
+          return absl::InvalidArgumentError(
+              "--sip_min_expires/--sip_default_expires/--sip_max_expires: need 1 <= min <= "
+              "default <= max <= 604800");
+        }
+        options.registrar.min_expires = static_cast<uint32_t>(flags->min_expires);
+        options.registrar.max_expires = static_cast<uint32_t>(flags->max_expires);
+        options.registrar.default_expires = static_cast<uint32_t>(flags->default_expires);
 
         auto module = std::make_unique<app::OwningModule>();
         auto identity = [platform] { return platform.ChannelTo("identity"); };

@@ -286,9 +286,11 @@ struct SipWorld {
   }
 
   explicit SipWorld(
-      ov1::IncomingCallPreference preference = ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY) {
-    r = Start({"--platform_admin_password=Platform-Admin-2026", "--demo_tenant",
-               absl::StrCat("--demo_password=", kPassword)});
+      ov1::IncomingCallPreference preference = ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY,
+      std::vector<std::string> flags = {}) {
+    flags.insert(flags.end(), {"--platform_admin_password=Platform-Admin-2026", "--demo_tenant",
+                               absl::StrCat("--demo_password=", kPassword)});
+    r = Start(flags);
     for (const char* service :
          {"switchboard.identity.v1.IdentityService", "switchboard.org.v1.OrgService",
           "switchboard.routing.v1.RoutingService", "switchboard.sip.v1.SipService"}) {
@@ -607,6 +609,51 @@ TEST_CASE("carrier -> DID -> registered agent answers -> talk -> BYE from the ca
   CHECK(live.did() == kDid);
   CHECK(live.did_description() == "Spring campaign");
   CHECK(live.agent_user_ids_size() == 1);
+}
+
+TEST_CASE("the agent hangs up: BYE from the agent's phone ends the call", "[e2e][sip]") {
+  SipWorld w;
+  SipWorld::Agent agent1{w.agent_id, w.extension, w.sip_password};
+  auto phone = Phone("agent_hangs_up.xml", w.RegisterPhone(agent1), w.r->sip_port);
+  CHECK(CarrierCalls(w, "carrier_hung_up.xml") == 0);
+  RequireExit(phone, "the agent's phone sent BYE and got 200");
+  auto [call_id, events] = w.EndedCall();
+  CHECK(Types(events) ==
+        std::vector<cv1::EventType>{cv1::EVENT_TYPE_CALL_CREATED, cv1::EVENT_TYPE_CALL_RINGING,
+                                    cv1::EVENT_TYPE_CALL_ANSWERED, cv1::EVENT_TYPE_CALL_ENDED});
+  CHECK(events.back().call().ended().hangup_by() == cv1::HANGUP_PARTY_AGENT);
+  CHECK(events.back().call().ended().cause() == cv1::HANGUP_CAUSE_NORMAL_CLEARING);
+  CHECK(w.LiveState(call_id).state() == cv1::CALL_STATE_ENDED);
+}
+
+TEST_CASE("hold and resume: re-INVITEs are relayed to the other leg", "[e2e][sip]") {
+  SipWorld w;
+  SipWorld::Agent agent1{w.agent_id, w.extension, w.sip_password};
+  auto phone = Phone("agent_held.xml", w.RegisterPhone(agent1), w.r->sip_port);
+  CHECK(CarrierCalls(w, "carrier_hold.xml") == 0);
+  RequireExit(phone, "the agent's phone got both re-INVITEs and the BYE");
+  auto [call_id, events] = w.EndedCall();
+  CHECK(Types(events) ==
+        std::vector<cv1::EventType>{cv1::EVENT_TYPE_CALL_CREATED, cv1::EVENT_TYPE_CALL_RINGING,
+                                    cv1::EVENT_TYPE_CALL_ANSWERED, cv1::EVENT_TYPE_CALL_HELD,
+                                    cv1::EVENT_TYPE_CALL_RESUMED, cv1::EVENT_TYPE_CALL_ENDED});
+}
+
+TEST_CASE("registrations expire", "[e2e][sip]") {
+  SipWorld w(ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY, {"--sip_min_expires=1"});
+  const std::string contact = absl::StrCat("sip:", w.extension, "@127.0.0.1:5999");
+  REQUIRE(RegisterSha256(w.r->sip_port, w.extension, w.sip_password, contact, 2) ==
+          std::vector<int>{401, 200});
+  CHECK(w.Bindings().size() == 1);
+  CHECK(Eventually([&] { return w.Bindings().empty(); }));
+  // With nothing registered the agent is not rung: the caller hears 480.
+  testing::TempDir dir;
+  const std::string out = dir.path() + "/code";
+  auto run = RunCommand(SippArgs("carrier_refused.xml", testing::FreeTcpUdpPort(), w.r->sip_port,
+                                 {{"did", kDid}, {"out", out}}));
+  REQUIRE(run.ok());
+  CHECK(run->exit_code != 0);  // 480 is neither of the refusals the scenario expects
+  CHECK(absl::StrContains(run->output, "480"));
 }
 
 TEST_CASE("the caller cancels while the agent's phone rings", "[e2e][sip]") {
