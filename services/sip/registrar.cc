@@ -91,9 +91,10 @@ std::vector<Header> Registrar::Challenges(const std::string& realm, bool stale,
                                           std::string_view header) const {
   std::vector<Header> out;
   const std::string nonce = nonces_.Mint(clock_.Now());
-  auto values = digest::BuildChallenges({.realm = realm, .nonce = nonce, .stale = stale});
-  if (values.ok()) {
-    for (std::string& v : *values) out.push_back({std::string(header), std::move(v)});
+  for (digest::Algorithm algorithm : options_.algorithms) {
+    auto value =
+        digest::BuildChallenge(algorithm, {.realm = realm, .nonce = nonce, .stale = stale});
+    if (value.ok()) out.push_back({std::string(header), *std::move(value)});
   }
   return out;
 }

@@ -93,6 +93,10 @@ class Registrar {
     uint32_t max_expires = 3600;
     uint32_t default_expires = 600;
     absl::Duration nonce_max_age = digest::kDefaultNonceMaxAge;
+    // Challenges offered, in order of preference (RFC 8760: SHA-256 first). An answer with
+    // another algorithm fails.
+    std::vector<digest::Algorithm> algorithms = {digest::Algorithm::kSha256,
+                                                 digest::Algorithm::kMd5};
   };
   Registrar(SipPeers& peers, RegistrationStore& store, const Clock& clock,
             const digest::NonceMinter& nonces, digest::NonceCounter& counter,

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "libs/app/owning_module.h"
 #include "libs/app/platform.h"
@@ -30,6 +32,7 @@ struct SipFlags {
   int64_t min_expires = 60;
   int64_t max_expires = 3600;
   int64_t default_expires = 600;
+  std::string digest_algorithms = "sha-256,md5";
 };
 
 std::string DefaultNodeId() {
@@ -76,6 +79,10 @@ app::ModuleSpec SipModule() {
                     "Longest registration granted, in seconds (longer ones are cut to it).");
             set.Add("sip_default_expires", &flags->default_expires,
                     "Registration length when a REGISTER asks for none, in seconds.");
+            set.Add("sip_digest_algorithms", &flags->digest_algorithms,
+                    "Digest challenges offered to phones, preferred first: sha-256, md5. Some "
+                    "older phones read only the first challenge and cannot do SHA-256: "
+                    "\"md5,sha-256\" or \"md5\" serves them.");
           },
       .create = [flags](app::Platform& platform) -> absl::StatusOr<std::unique_ptr<app::Module>> {
         SipServerOptions options;
@@ -114,6 +121,22 @@ app::ModuleSpec SipModule() {
         options.registrar.min_expires = static_cast<uint32_t>(flags->min_expires);
         options.registrar.max_expires = static_cast<uint32_t>(flags->max_expires);
         options.registrar.default_expires = static_cast<uint32_t>(flags->default_expires);
+        options.registrar.algorithms.clear();
+        for (absl::string_view a :
+             absl::StrSplit(flags->digest_algorithms, ',', absl::SkipEmpty())) {
+          const std::string name = absl::AsciiStrToLower(absl::StripAsciiWhitespace(a));
+          if (name == "sha-256" || name == "sha256") {
+            options.registrar.algorithms.push_back(digest::Algorithm::kSha256);
+          } else if (name == "md5") {
+            options.registrar.algorithms.push_back(digest::Algorithm::kMd5);
+          } else {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "--sip_digest_algorithms: unknown algorithm '", name, "' (sha-256, md5)"));
+          }
+        }
+        if (options.registrar.algorithms.empty()) {
+          return absl::InvalidArgumentError("--sip_digest_algorithms: name at least one");
+        }
 
         auto module = std::make_unique<app::OwningModule>();
         auto identity = [platform] { return platform.ChannelTo("identity"); };

@@ -19,6 +19,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "libs/common/ids.h"
 #include "libs/redis/client.h"
@@ -535,6 +536,22 @@ TEST_CASE("REGISTER: 401 with SHA-256 and MD5 challenges, then 200 and a binding
   CHECK(w.Bindings().empty());
 }
 
+TEST_CASE("REGISTER with MD5 for phones that need it (SIPp), when the operator offers MD5 first",
+          "[e2e][sip]") {
+  SipWorld w(ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY, {"--sip_digest_algorithms=md5,sha-256"});
+  const int phone_port = testing::FreeTcpUdpPort();
+  auto result = RunCommand(SippArgs("register_md5.xml", phone_port, w.r->sip_port,
+                                    {{"domain", kDomain}, {"user", w.extension}},
+                                    {"-au", w.extension, "-ap", w.sip_password}));
+  REQUIRE(result.ok());
+  INFO(result->output);
+  CHECK(result->exit_code == 0);
+  auto bindings = w.Bindings();
+  REQUIRE(bindings.size() == 1);
+  CHECK(bindings[0].contact_uri() == absl::StrCat("sip:", w.extension, "@127.0.0.1:", phone_port));
+  CHECK(bindings[0].user_agent() == "SIPp e2e");
+}
+
 TEST_CASE("REGISTER with a wrong password: challenged again, then 403 after retries",
           "[e2e][sip]") {
   SipWorld w;
@@ -836,6 +853,61 @@ TEST_CASE(
     CHECK(events.back().call().ended().reason() == "PIN_REQUIRED");
     CHECK(events.back().call().ended().cause() == cv1::HANGUP_CAUSE_FORBIDDEN);
   }
+}
+
+TEST_CASE("tools/run's demo seed gives a working phone line: register, call the DID, answer",
+          "[e2e][sip]") {
+  auto r = Start({"--platform_admin_password=Platform-Admin-2026", "--demo_tenant",
+                  absl::StrCat("--demo_password=", kPassword)});
+  REQUIRE(Eventually([&] {
+    return HealthOf(*r->health, "switchboard.sip.v1.SipService") == HealthCheckResponse::SERVING;
+  }));
+  std::map<std::string, std::string> env;
+  for (int run = 0; run < 2; ++run) {  // idempotent: a second run keeps the data
+    auto seeded =
+        RunCommand({SB_DEMO_SEED_BINARY, absl::StrCat("--grpc_addr=127.0.0.1:", r->grpc_port),
+                    absl::StrCat("--password=", kPassword)});
+    REQUIRE(seeded.ok());
+    INFO(seeded->output);
+    REQUIRE(seeded->exit_code == 0);
+    for (absl::string_view line : absl::StrSplit(seeded->output, '\n', absl::SkipEmpty())) {
+      std::pair<std::string, std::string> kv = absl::StrSplit(line, absl::MaxSplits('=', 1));
+      env[kv.first] = kv.second;
+    }
+  }
+  CHECK(env["SB_DEMO_SIP_DOMAIN"] == kDomain);
+  CHECK(env["SB_DEMO_DID"] == kDid);
+  REQUIRE(!env["SB_DEMO_AGENT_EXT"].empty());
+  const int phone_port = testing::FreeTcpUdpPort();
+  REQUIRE(RegisterSha256(r->sip_port, env["SB_DEMO_AGENT_EXT"], env["SB_DEMO_AGENT_SIP_PASSWORD"],
+                         absl::StrCat("sip:", env["SB_DEMO_AGENT_EXT"], "@127.0.0.1:", phone_port),
+                         300) == std::vector<int>{401, 200});
+  auto phone = Phone("agent_answer.xml", phone_port, r->sip_port);
+  // SIPp's built-in caller, as the README suggests, from another loopback address.
+  auto carrier = RunCommand({"sipp",
+                             "-sn",
+                             "uac",
+                             "-s",
+                             env["SB_DEMO_DID"],
+                             "-i",
+                             "127.0.0.3",
+                             "-mi",
+                             "127.0.0.3",
+                             "-p",
+                             std::to_string(testing::FreeTcpUdpPort()),
+                             "-m",
+                             "1",
+                             "-d",
+                             "200",
+                             "-timeout",
+                             "20s",
+                             "-timeout_error",
+                             "-nostdin",
+                             absl::StrCat("127.0.0.1:", r->sip_port)});
+  REQUIRE(carrier.ok());
+  INFO(carrier->output);
+  CHECK(carrier->exit_code == 0);
+  RequireExit(phone, "agent1's phone answered the demo number");
 }
 
 TEST_CASE("an unknown number gets 404 and an untrusted source 403; nothing rings", "[e2e][sip]") {

@@ -34,7 +34,9 @@ sb_build() {
   mkdir -p "$dir"
   cmake -S "$SB_ROOT" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" "$@" >"$dir/configure.log" 2>&1 ||
     { cat "$dir/configure.log" >&2; sb_die "cmake configure failed"; }
-  cmake --build "$dir" --target "$target" || sb_die "build failed"
+  # $target may name several targets, space-separated.
+  # shellcheck disable=SC2086
+  cmake --build "$dir" --target $target || sb_die "build failed"
 }
 
 # A TCP port on 127.0.0.1 that nothing listens on right now and that is not among the arguments.
