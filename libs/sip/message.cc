@@ -81,6 +81,11 @@ int ParseQ(const char* q) {
 
 }  // namespace
 
+std::string_view StatusPhrase(int status) {
+  const char* phrase = sip_status_phrase(status);
+  return phrase != nullptr ? std::string_view(phrase) : std::string_view("Unknown");
+}
+
 Message::~Message() {
   if (msg_ != nullptr) msg_destroy(msg_);
 }

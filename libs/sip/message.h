@@ -45,6 +45,9 @@ struct ContactEntry {
   int reg_id = 0;
 };
 
+// The standard reason phrase of a status code ("Busy Here" for 486); "Unknown" for others.
+std::string_view StatusPhrase(int status);
+
 class Message {
  public:
   Message() = default;

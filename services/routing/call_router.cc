@@ -256,6 +256,57 @@ absl::StatusOr<v1::RouteCallResponse> CallRouter::Outbound(const v1::RouteCallRe
   }
 }
 
+// A blind transfer by an agent: the target is rung as if the agent had dialled it on their phone
+// (an extension of the tenant rings directly; a number goes through outbound authorisation), and
+// the plan replaces the call's current one.
+absl::StatusOr<v1::ReportCallEventResponse> CallRouter::Transfer(
+    const v1::ReportCallEventRequest& request) const {
+  const v1::TransferRequested& transfer = request.transfer_requested();
+  SB_RETURN_IF_ERROR(RequireUuid(request.tenant_id(), "tenant_id"));
+  SB_RETURN_IF_ERROR(RequireUuid(transfer.by_user_id(), "transfer_requested.by_user_id"));
+  const std::string tenant = absl::AsciiStrToLower(request.tenant_id());
+  std::string dialled;
+  switch (transfer.target_case()) {
+    case v1::TransferRequested::kExtension:
+      dialled = transfer.extension();
+      break;
+    case v1::TransferRequested::kNumber:
+      dialled = transfer.number();
+      break;
+    case v1::TransferRequested::kUserId: {
+      SB_RETURN_IF_ERROR(RequireUuid(transfer.user_id(), "transfer_requested.user_id"));
+      SB_ASSIGN_OR_RETURN(
+          std::vector<orgv1::AgentProfile> profiles,
+          directory_.AgentProfiles(tenant, {absl::AsciiStrToLower(transfer.user_id())}));
+      if (profiles.empty() || profiles[0].extension().empty()) {
+        return app::FieldError("transfer_requested.user_id", "NOT_AN_AGENT",
+                               "the user has no agent profile with an extension");
+      }
+      dialled = profiles[0].extension();
+      break;
+    }
+    case v1::TransferRequested::kQueueId:
+    case v1::TransferRequested::kFlowId:
+      return absl::UnimplementedError("transfers to queues and call flows come with issue #7");
+    case v1::TransferRequested::TARGET_NOT_SET:
+      return app::FieldError("transfer_requested", "REQUIRED", "name the transfer target");
+  }
+  if (dialled.empty()) {
+    return app::FieldError("transfer_requested", "REQUIRED", "name the transfer target");
+  }
+  v1::RouteCallRequest as_dialled;
+  as_dialled.set_call_id(request.call_id());
+  as_dialled.set_node_id(request.node_id());
+  as_dialled.set_dialled(dialled);
+  as_dialled.mutable_phone()->set_tenant_id(tenant);
+  as_dialled.mutable_phone()->set_user_id(transfer.by_user_id());
+  SB_ASSIGN_OR_RETURN(v1::RouteCallResponse routed, FromPhone(as_dialled));
+  v1::ReportCallEventResponse out;
+  *out.mutable_next() = std::move(*routed.mutable_instruction());
+  out.mutable_next()->set_sequence(request.instruction_sequence() + 1);
+  return out;
+}
+
 // Stateless until issue #7: routing keeps no per-call state yet, so it cannot check that the call
 // or the sequence exists, offer the call to the next queue member, or release agents on
 // CallEnded. Issue #7 makes routing stateful (queues, agent states, per-call state in Redis) and
@@ -269,6 +320,8 @@ absl::StatusOr<v1::ReportCallEventResponse> CallRouter::ReportCallEvent(
       return app::FieldError("event", "REQUIRED", "name the event");
     case v1::ReportCallEventRequest::kRingPlanFailed:
       break;
+    case v1::ReportCallEventRequest::kTransferRequested:
+      return Transfer(request);
     default:
       return out;
   }

@@ -38,8 +38,11 @@
 // rejects the call with what the results say: every target busy (486/600) -> 486 USER_BUSY;
 // every target declined (603) -> 603 CALL_REJECTED; every target unknown (404/484/604) -> 404
 // UNALLOCATED_NUMBER; any target that rang out (timeout, 408, NO_ANSWER) -> 480 NO_ANSWER;
-// otherwise (nobody registered, mixed failures) -> 480 USER_UNAVAILABLE. Every other event:
-// nothing to do (empty response).
+// otherwise (nobody registered, mixed failures) -> 480 USER_UNAVAILABLE. transfer_requested (a
+// blind transfer; tenant_id required) -> a ring plan for the target as if the transferring agent
+// had dialled it (extension, user's extension, or a number through outbound authorisation; a
+// refusal comes back as a reject); queues and flows are UNIMPLEMENTED until issue #7. Every other
+// event: nothing to do (empty response).
 //
 // Errors: InvalidArgument naming the field (call_id, origin, dialled, trunk.tenant_id, ...);
 // Unavailable when org or identity cannot answer (sip answers 503); Internal for a deployment
@@ -71,6 +74,9 @@ class CallRouter {
 
   absl::StatusOr<v1::RouteCallResponse> RouteCall(const v1::RouteCallRequest& request) const;
   absl::StatusOr<v1::ReportCallEventResponse> ReportCallEvent(
+      const v1::ReportCallEventRequest& request) const;
+  // transfer_requested: the plan that rings the transfer target (see call_router.cc).
+  absl::StatusOr<v1::ReportCallEventResponse> Transfer(
       const v1::ReportCallEventRequest& request) const;
 
  private:

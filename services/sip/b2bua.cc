@@ -16,6 +16,8 @@ using google::protobuf::util::TimeUtil;
 struct Branch {
   size_t step = 0;
   size_t target_index = 0;
+  // What this branch rings (a copy: a transfer replaces the call's plan).
+  rv1::RingTarget target;
   std::string leg_id;
   std::string label;  // extension or number rung
   bool mobile = false;
@@ -25,6 +27,13 @@ struct Branch {
   bool answered = false;
   bool done = false;  // final response received (or cancelled and forgotten)
   int final_code = 0;
+  // Answered with an offer (a transfer target rung without SDP): waiting for the caller's answer
+  // before our ACK, so retransmitted 2xx are not ACKed empty.
+  bool awaiting_answer = false;
+  // A transferor that hung up (or was hung up).
+  bool gone = false;
+  // A transferor whose transfer completed: no longer part of the call, waiting to hang up.
+  bool retired = false;
   absl::Time created_at;
   std::vector<ClientTransactionPtr> other;  // BYEs, relayed requests
 };
@@ -85,6 +94,11 @@ struct Call {
   std::vector<ClientTransactionPtr> a_requests;  // BYE/relays sent to the caller
   std::vector<ServerTransactionPtr> pending_in;  // relayed requests waiting for an answer
   bool ended = false;
+  // Blind transfer in progress: the agent leg that REFERred (still up, or `gone`) and whether new
+  // targets are invited without SDP (their answer's offer then goes to the caller, RFC 3725).
+  Branch* transferor = nullptr;
+  bool delayed_offer = false;
+  std::vector<std::unique_ptr<Timer>> timers;  // one-off timers that live with the call
 };
 
 namespace {
@@ -262,9 +276,8 @@ v1::ActiveCall Snapshot(const Call& call, const std::string& node_id) {
   *a->mutable_created_at() = Stamp(call.created_at);
   if (call.answered != nullptr) *a->mutable_answered_at() = Stamp(call.answered_at);
   for (const auto& b : call.branches) {
-    if (b->done && !b->answered) continue;
-    const auto& target =
-        call.plan.steps(static_cast<int>(b->step)).targets(static_cast<int>(b->target_index));
+    if ((b->done && !b->answered) || b->gone || b->retired) continue;
+    const auto& target = b->target;
     v1::ActiveLeg* leg = out.add_legs();
     leg->set_leg_id(b->leg_id);
     leg->set_role(!target.agent_user_id().empty()                  ? cv1::LEG_ROLE_AGENT
@@ -298,9 +311,25 @@ cv1::HangupParty CallerParty(const Call& call) {
   return call.caller_user_id.empty() ? cv1::HANGUP_PARTY_CUSTOMER : cv1::HANGUP_PARTY_AGENT;
 }
 
-const rv1::RingTarget& TargetOf(const Call& call, const Branch& b) {
-  return call.plan.steps(static_cast<int>(b.step)).targets(static_cast<int>(b.target_index));
+const rv1::RingTarget& TargetOf(const Call& /*call*/, const Branch& b) { return b.target; }
+
+// The user part of a Refer-To value ("<sip:102@acme.sip.example.com>" -> "102"), "" when none.
+std::string ReferUser(std::string_view refer_to) {
+  if (size_t lt = refer_to.find('<'); lt != std::string_view::npos) {
+    refer_to.remove_prefix(lt + 1);
+    refer_to = refer_to.substr(0, refer_to.find('>'));
+  }
+  if (size_t colon = refer_to.find(':'); colon != std::string_view::npos) {
+    refer_to.remove_prefix(colon + 1);
+  }
+  const size_t at = refer_to.find('@');
+  if (at == std::string_view::npos) return "";
+  return std::string(refer_to.substr(0, std::min(at, refer_to.find(';'))));
 }
+
+constexpr char kSipfrag[] = "message/sipfrag;version=2.0";
+// How long a transferor's phone has to hang up by itself after the final NOTIFY.
+constexpr absl::Duration kTransferorGrace = absl::Seconds(2);
 
 }  // namespace
 
@@ -556,7 +585,7 @@ void CallManager::Apply(const CallPtr& call, const rv1::RoutingInstruction& inst
       // A new plan replaces the old one; branches of the old plan are over by now.
       call->plan = instruction.ring();
       call->branches.erase(std::remove_if(call->branches.begin(), call->branches.end(),
-                                          [](const auto& b) { return b->done; }),
+                                          [](const auto& b) { return b->done && !b->answered; }),
                            call->branches.end());
       StartStep(call, 0);
       return;
@@ -724,6 +753,7 @@ void CallManager::SendBranch(const CallPtr& call, size_t target_index,
   Branch* b = branch.get();
   b->step = call->step;
   b->target_index = target_index;
+  b->target = target;
   b->leg_id = NewUuid();
   b->label = target.has_external() ? target.external().number() : target.extension();
   b->mobile = mobile;
@@ -811,12 +841,18 @@ void CallManager::OnBranchResponse(const CallPtr& call, Branch* b, const Message
   }
   if (code < 300) {
     if (b->answered) {
-      b->dialog->Ack(response);  // a retransmitted 2xx: our ACK was lost
+      // A retransmitted 2xx: our ACK was lost (or, mid-transfer, is not sent yet).
+      if (!b->awaiting_answer) b->dialog->Ack(response);
       return;
     }
     b->dialog->Establish(response);
-    b->dialog->Ack(response);
-    if (call->ended || call->answered != nullptr) {
+    const bool late = call->ended || call->answered != nullptr;
+    if (call->delayed_offer && !late) {
+      b->awaiting_answer = true;  // ACKed with the caller's answer (CompleteTransfer)
+    } else {
+      b->dialog->Ack(response);
+    }
+    if (late) {
       // Answered too late (another branch won, or the caller left): hang it up at once.
       b->done = true;
       auto bye = b->dialog->Send({.method = "BYE"}, nullptr);
@@ -832,6 +868,10 @@ void CallManager::OnBranchResponse(const CallPtr& call, Branch* b, const Message
     for (auto& ts : call->targets) ts.delay.reset();
     for (auto& other : call->branches) {
       if (other.get() != b && !other->done && other->invite != nullptr) other->invite->Cancel();
+    }
+    if (call->transferor != nullptr) {
+      CompleteTransfer(call, b, response);
+      return;
     }
     call->a_final = 200;
     call->invite->Reply(200, "OK",
@@ -917,6 +957,14 @@ void CallManager::StepOver(const CallPtr& call) {
 }
 
 void CallManager::RingPlanFailed(const CallPtr& call) {
+  if (call->transferor != nullptr) {
+    int code = 480;
+    for (const auto& ts : call->targets) {
+      if (ts.code != 0) code = ts.code;
+    }
+    TransferFailed(call, code);
+    return;
+  }
   rv1::ReportCallEventRequest report;
   auto* failed = report.mutable_ring_plan_failed();
   int best = 0;
@@ -992,8 +1040,22 @@ void CallManager::OnALegRequest(const CallPtr& call, ServerTransactionPtr tx) {
 void CallManager::OnBLegRequest(const CallPtr& call, Branch* b, ServerTransactionPtr tx) {
   const std::string_view method = tx->request().method();
   if (method == "ACK") return;
-  if (!b->answered || call->ended) {
+  if (!b->answered || call->ended || b->gone) {
     tx->Reply(method == "BYE" ? 200 : 481);
+    return;
+  }
+  if (b != call->answered) {
+    // The agent who transferred the call: once they hang up, the caller waits for the target.
+    if (method == "BYE") {
+      b->gone = true;
+      tx->Reply(200);
+    } else {
+      tx->Reply(method == "NOTIFY" ? 200 : 481);
+    }
+    return;
+  }
+  if (method == "REFER") {
+    OnRefer(call, b, std::move(tx));
     return;
   }
   if (method == "BYE") {
@@ -1084,6 +1146,195 @@ void CallManager::Relay(const CallPtr& call, bool from_caller, ServerTransaction
 }
 
 // ---------------------------------------------------------------------------------------------
+// Blind transfer (REFER from the agent's phone, RFC 3515)
+
+void CallManager::NotifyTransferor(const CallPtr& call, Branch* transferor, int status,
+                                   bool final) {
+  if (transferor == nullptr || transferor->gone || transferor->dialog == nullptr) return;
+  const std::string phrase(StatusPhrase(status));
+  auto sent = transferor->dialog->Send(
+      {.method = "NOTIFY",
+       .headers = {{"Event", "refer"},
+                   {"Subscription-State",
+                    final ? "terminated;reason=noresource" : "active;expires=60"}},
+       .contact = stack_.ContactFor("udp"),
+       .content_type = kSipfrag,
+       .body = absl::StrCat("SIP/2.0 ", status, " ", phrase, "\r\n")},
+      nullptr);
+  if (sent.ok()) transferor->other.push_back(*sent);
+}
+
+void CallManager::OnRefer(const CallPtr& call, Branch* b, ServerTransactionPtr tx) {
+  const std::string refer_to = tx->request().header("Refer-To");
+  if (call->transferor != nullptr) {
+    tx->Reply(491, "Request Pending");
+    return;
+  }
+  if (refer_to.empty()) {
+    tx->Reply(400, "Missing Refer-To");
+    return;
+  }
+  if (absl::StrContains(absl::AsciiStrToLower(refer_to), "replaces")) {
+    tx->Reply(501, "Attended transfer is not supported yet");
+    return;
+  }
+  const std::string target = ReferUser(refer_to);
+  if (target.empty() || target.size() > 32) {
+    tx->Reply(400, "Refer-To names no user");
+    return;
+  }
+  const std::string by_user = TargetOf(*call, *b).agent_user_id();
+  if (by_user.empty()) {
+    tx->Reply(403, "Only agents transfer calls");
+    return;
+  }
+  tx->Reply(202, "Accepted");
+  NotifyTransferor(call, b, 100, false);
+  rv1::ReportCallEventRequest report;
+  report.set_call_id(call->id);
+  report.set_node_id(options_.node_id);
+  report.set_tenant_id(call->tenant_id);
+  report.set_instruction_sequence(call->sequence);
+  *report.mutable_occurred_at() = Stamp(clock_.Now());
+  auto* t = report.mutable_transfer_requested();
+  t->set_type(cv1::TRANSFER_TYPE_BLIND);
+  t->set_by_user_id(by_user);
+  if (absl::StartsWith(target, "+")) {
+    t->set_number(target);
+  } else {
+    t->set_extension(target);
+  }
+  const std::string call_id = call->id;
+  std::weak_ptr<bool> alive = alive_;
+  const bool queued = executor_.TrySubmit([this, alive, call_id, b, report]() {
+    auto next = peers_.ReportCallEvent(report);
+    if (alive.expired()) return;
+    stack_.Post([this, alive, call_id, b, next = std::move(next), report] {
+      if (alive.expired()) return;
+      CallPtr c = Find(call_id);
+      if (c == nullptr || c->answered != b) return;
+      if (!next.ok() || !next->has_next() || !next->next().has_ring()) {
+        const int code = next.ok() && next->has_next() && next->next().has_reject()
+                             ? next->next().reject().sip_code()
+                             : 503;
+        spdlog::info(
+            "sip: call {}: transfer refused: {}", c->id,
+            next.ok() ? next->next().reject().reason() : std::string(next.status().message()));
+        NotifyTransferor(c, b, code >= 300 ? code : 503, true);
+        return;
+      }
+      // Ring the target; the caller stays connected to the agent until it answers.
+      c->transferor = b;
+      c->answered = nullptr;
+      c->delayed_offer = true;
+      c->state = cv1::CALL_STATE_TRANSFERRING;
+      c->sequence = next->next().sequence();
+      c->plan = next->next().ring();
+      c->plan.set_caller_id_number(c->from_number);
+      c->plan.set_caller_id_name(!c->caller_name.empty() ? c->caller_name : c->from_display);
+      cv1::Event e = NewEvent(*c, cv1::EVENT_TYPE_CALL_TRANSFERRED);
+      auto* tr = e.mutable_call()->mutable_transferred();
+      tr->set_type(cv1::TRANSFER_TYPE_BLIND);
+      tr->set_by_user_id(report.transfer_requested().by_user_id());
+      const auto& first = c->plan.steps(0).targets(0);
+      if (!first.agent_user_id().empty()) {
+        tr->set_to_user_id(first.agent_user_id());
+      } else if (first.has_external()) {
+        tr->set_to_number(first.external().number());
+      }
+      e.add_user_ids(report.transfer_requested().by_user_id());
+      Publish(c, {e});
+      StartStep(c, 0);
+    });
+  });
+  if (!queued) NotifyTransferor(call, b, 503, true);
+}
+
+void CallManager::CompleteTransfer(const CallPtr& call, Branch* target, const Message& answer) {
+  // The target's 2xx carries its offer: the caller gets it in a re-INVITE, and the caller's answer
+  // goes to the target in our ACK (third-party call control, RFC 3725 flow I).
+  const Message offer = answer;
+  std::weak_ptr<Call> weak = call;
+  auto sent = call->a_dialog->Send(
+      {.method = "INVITE",
+       .contact = stack_.ContactFor(call->a_transport == "tcp" ? "tcp" : "udp"),
+       .content_type = offer.body().empty() ? "" : offer.content_type(),
+       .body = std::string(offer.body())},
+      [this, weak, target, offer](const Message& response) {
+        auto c = weak.lock();
+        if (c == nullptr || response.status() < 200) return;
+        if (response.status() >= 300) {
+          // The caller refused the new media: give up on the target, keep the agent if there.
+          target->awaiting_answer = false;
+          target->dialog->Ack(offer);
+          auto bye = target->dialog->Send({.method = "BYE"}, nullptr);
+          if (bye.ok()) target->other.push_back(*bye);
+          target->answered = false;
+          TransferFailed(c, response.status());
+          return;
+        }
+        c->a_dialog->Ack(response);
+        if (!target->awaiting_answer) return;  // a retransmitted 2xx
+        target->awaiting_answer = false;
+        target->dialog->Ack(offer, response.content_type(), response.body());
+        Branch* transferor = c->transferor;
+        NotifyTransferor(c, transferor, 200, true);
+        if (transferor != nullptr && !transferor->gone) {
+          // The transferor's phone hangs up on the final NOTIFY (RFC 5589); one that does not
+          // gets a BYE shortly after.
+          transferor->retired = true;
+          std::weak_ptr<Call> weak_call = c;
+          c->timers.push_back(stack_.After(kTransferorGrace, [weak_call, transferor] {
+            auto cc = weak_call.lock();
+            if (cc == nullptr || transferor->gone) return;
+            transferor->gone = true;
+            auto bye = transferor->dialog->Send({.method = "BYE"}, nullptr);
+            if (bye.ok()) transferor->other.push_back(*bye);
+          }));
+        }
+        c->transferor = nullptr;
+        c->delayed_offer = false;
+        c->state = cv1::CALL_STATE_ANSWERED;
+        cv1::Event e = NewEvent(*c, cv1::EVENT_TYPE_CALL_ANSWERED);
+        e.mutable_call()->set_leg_id(target->leg_id);
+        e.mutable_call()->set_leg_role(
+            target->target.agent_user_id().empty() ? cv1::LEG_ROLE_EXTERNAL : cv1::LEG_ROLE_AGENT);
+        auto* a = e.mutable_call()->mutable_answered();
+        a->set_agent_user_id(target->target.agent_user_id());
+        a->set_target(target->label);
+        a->set_mobile(target->mobile);
+        if (!target->target.agent_user_id().empty()) e.add_user_ids(target->target.agent_user_id());
+        Publish(c, {e});
+      });
+  if (!sent.ok()) {
+    TransferFailed(call, 500);
+    return;
+  }
+  call->a_requests.push_back(*sent);
+}
+
+void CallManager::TransferFailed(const CallPtr& call, int code) {
+  Branch* transferor = call->transferor;
+  call->transferor = nullptr;
+  call->delayed_offer = false;
+  call->step_timer.reset();
+  for (auto& b : call->branches) {
+    if (!b->done && b->invite != nullptr) {
+      b->invite->Cancel();
+      b->done = true;
+    }
+  }
+  NotifyTransferor(call, transferor, code, true);
+  if (transferor != nullptr && !transferor->gone) {
+    // The agent is still on: the call goes on with them.
+    call->answered = transferor;
+    call->state = cv1::CALL_STATE_ANSWERED;
+    return;
+  }
+  End(call, CauseForCode(code), cv1::HANGUP_PARTY_SYSTEM, 0, "TRANSFER_FAILED");
+}
+
+// ---------------------------------------------------------------------------------------------
 // The end
 
 void CallManager::RejectCaller(const CallPtr& call, int code, cv1::HangupCause cause,
@@ -1106,6 +1357,7 @@ void CallManager::End(const CallPtr& call, cv1::HangupCause cause, cv1::HangupPa
   }
   // The targets: CANCEL what still rings, BYE the one that answered unless it hung up.
   for (auto& b : call->branches) {
+    if (b->gone) continue;  // a transferor already hung up (or was hung up)
     if (b->answered) {
       if (side != Side::kCallee) {
         auto bye = b->dialog->Send({.method = "BYE"}, nullptr);

@@ -16,8 +16,9 @@
 // registered contacts of extensions (NAT-safe: sent to the address the phone registered from) and
 // external numbers through trunks, first 2xx wins and the other branches get CANCEL, caller CANCEL,
 // BYE from either side, re-INVITE/UPDATE/INFO relayed across the legs, a maximum call duration,
-// live state and events. Not yet: transfers (REFER), originate, session timers; REFER is
-// answered 501.
+// live state and events, blind transfer by REFER from the agent's phone (the target rung without
+// SDP, its offer handed to the caller in a re-INVITE: RFC 3725; NOTIFY sipfrag progress). Not
+// yet: attended transfer (REFER with Replaces, answered 501), originate, session timers.
 
 #include <memory>
 #include <string>
@@ -99,6 +100,10 @@ class CallManager {
   void OnALegRequest(const CallPtr& call, ServerTransactionPtr tx);
   void OnBLegRequest(const CallPtr& call, Branch* branch, ServerTransactionPtr tx);
   void Relay(const CallPtr& call, bool from_caller, ServerTransactionPtr tx);
+  void OnRefer(const CallPtr& call, Branch* agent, ServerTransactionPtr tx);
+  void NotifyTransferor(const CallPtr& call, Branch* transferor, int status, bool final);
+  void CompleteTransfer(const CallPtr& call, Branch* target, const Message& answer);
+  void TransferFailed(const CallPtr& call, int code);
   void RejectCaller(const CallPtr& call, int code, cv1::HangupCause cause,
                     const std::string& reason);
   // Which leg hung up (it gets no BYE): the caller's, the answering target's, or neither.

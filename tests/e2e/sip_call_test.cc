@@ -656,6 +656,45 @@ TEST_CASE("hold and resume: re-INVITEs are relayed to the other leg", "[e2e][sip
                                     cv1::EVENT_TYPE_CALL_RESUMED, cv1::EVENT_TYPE_CALL_ENDED});
 }
 
+TEST_CASE("blind transfer: the agent REFERs the caller to a colleague, who answers", "[e2e][sip]") {
+  SipWorld w;
+  SipWorld::Agent agent1{w.agent_id, w.extension, w.sip_password};
+  SipWorld::Agent agent2 = w.AddAgent("agent2", ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY);
+  // agent2 also selected the project: take them out of the hunt so that agent1 answers first.
+  w.AsAdmin([&](grpc::ClientContext& ctx) {
+    ov1::SetProjectSelectionRequest req;
+    req.set_user_id(agent2.user_id);
+    ov1::ProjectSelection selection;
+    return w.org->SetProjectSelection(&ctx, req, &selection);
+  });
+  const int agent1_port = w.RegisterPhone(agent1);
+  auto colleague = Phone("agent_answer.xml", w.RegisterPhone(agent2), w.r->sip_port);
+  auto transferring =
+      ChildProcess::Start({.argv = SippArgs("agent_refers.xml", agent1_port, w.r->sip_port,
+                                            {{"to", agent2.extension}})});
+  REQUIRE(transferring.ok());
+  REQUIRE(Eventually([&] { return UdpPortTaken(agent1_port); }));
+  CHECK(CarrierCalls(w, "carrier_transferred.xml") == 0);
+  RequireExit(*transferring, "agent1's phone: REFER 202, NOTIFY 100 and 200, then its BYE");
+  RequireExit(colleague, "agent2's phone answered the transferred call and got the BYE");
+  auto [call_id, events] = w.EndedCall();
+  CHECK(Types(events) ==
+        std::vector<cv1::EventType>{cv1::EVENT_TYPE_CALL_CREATED, cv1::EVENT_TYPE_CALL_RINGING,
+                                    cv1::EVENT_TYPE_CALL_ANSWERED, cv1::EVENT_TYPE_CALL_TRANSFERRED,
+                                    cv1::EVENT_TYPE_CALL_RINGING, cv1::EVENT_TYPE_CALL_ANSWERED,
+                                    cv1::EVENT_TYPE_CALL_ENDED});
+  REQUIRE(events.size() == 7);
+  CHECK(events[2].call().answered().agent_user_id() == agent1.user_id);
+  CHECK(events[3].call().transferred().type() == cv1::TRANSFER_TYPE_BLIND);
+  CHECK(events[3].call().transferred().by_user_id() == agent1.user_id);
+  CHECK(events[3].call().transferred().to_user_id() == agent2.user_id);
+  CHECK(events[5].call().answered().agent_user_id() == agent2.user_id);
+  CHECK(events[6].call().ended().hangup_by() == cv1::HANGUP_PARTY_CUSTOMER);
+  const auto live = w.LiveState(call_id);
+  REQUIRE(live.agent_user_ids_size() == 1);
+  CHECK(live.agent_user_ids(0) == agent2.user_id);
+}
+
 TEST_CASE("registrations expire", "[e2e][sip]") {
   SipWorld w(ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY, {"--sip_min_expires=1"});
   const std::string contact = absl::StrCat("sip:", w.extension, "@127.0.0.1:5999");
