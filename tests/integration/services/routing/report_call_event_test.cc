@@ -134,3 +134,65 @@ TEST_CASE("ReportCallEvent needs no answer for other events", "[routing][events]
 
 }  // namespace
 }  // namespace sb::routing::test
+
+namespace sb::routing::test {
+namespace {
+
+v1::ReportCallEventRequest TransferTo(const TenantInfo& tenant, const std::string& by_user,
+                                      const std::function<void(v1::TransferRequested&)>& target) {
+  v1::ReportCallEventRequest req;
+  req.set_call_id(NewUuid());
+  req.set_node_id("sip-1");
+  req.set_tenant_id(tenant.id);
+  req.set_instruction_sequence(3);
+  auto* t = req.mutable_transfer_requested();
+  t->set_type(::switchboard::common::v1::TRANSFER_TYPE_BLIND);
+  t->set_by_user_id(by_user);
+  target(*t);
+  return req;
+}
+
+TEST_CASE("ReportCallEvent plans a blind transfer as if the agent had dialled the target",
+          "[routing][events]") {
+  RoutingFixture f;
+  const TenantInfo acme = f.CreateTenant("acme");
+  const RoutingFixture::Agent anna = f.CreateAgent(acme, "anna");
+  const RoutingFixture::Agent bob = f.CreateAgent(acme, "bob");
+
+  SECTION("to a colleague's extension, by extension or by user id") {
+    for (const auto& req :
+         {TransferTo(acme, anna.user_id, [&](auto& t) { t.set_extension(bob.extension); }),
+          TransferTo(acme, anna.user_id, [&](auto& t) { t.set_user_id(bob.user_id); })}) {
+      const Reported r = Report(f, req);
+      REQUIRE(r.code == grpc::OK);
+      REQUIRE(r.response.next().has_ring());
+      CHECK(r.response.next().sequence() == 4);
+      const auto& target = r.response.next().ring().steps(0).targets(0);
+      CHECK(target.agent_user_id() == bob.user_id);
+      CHECK(target.extension() == bob.extension);
+    }
+  }
+  SECTION("to an international number without a PIN: refused") {
+    const Reported r =
+        Report(f, TransferTo(acme, anna.user_id, [](auto& t) { t.set_number("+4930901820"); }));
+    REQUIRE(r.code == grpc::OK);
+    REQUIRE(r.response.next().has_reject());
+    CHECK(r.response.next().reject().sip_code() == 403);
+  }
+  SECTION("bad input names the field; queues wait for issue 7") {
+    auto no_tenant =
+        TransferTo(acme, anna.user_id, [&](auto& t) { t.set_extension(bob.extension); });
+    no_tenant.clear_tenant_id();
+    Reported r = Report(f, no_tenant);
+    CHECK(r.code == grpc::INVALID_ARGUMENT);
+    CHECK(r.field == "tenant_id");
+    r = Report(f, TransferTo(acme, anna.user_id, [](auto&) {}));
+    CHECK(r.code == grpc::INVALID_ARGUMENT);
+    CHECK(r.field == "transfer_requested");
+    r = Report(f, TransferTo(acme, anna.user_id, [](auto& t) { t.set_queue_id(NewUuid()); }));
+    CHECK(r.code == grpc::UNIMPLEMENTED);
+  }
+}
+
+}  // namespace
+}  // namespace sb::routing::test
