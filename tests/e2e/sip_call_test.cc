@@ -88,6 +88,21 @@ std::string ChallengeParam(const std::string& challenge, const std::string& name
   return challenge.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
 }
 
+// The Authorization value answering a SHA-256 `challenge` (qop=auth, nc 1).
+std::string Sha256Answer(const std::string& challenge, const std::string& user,
+                         const std::string& password, const std::string& method,
+                         const std::string& uri, const std::string& cnonce) {
+  namespace digest = ::sb::sip::digest;
+  const std::string realm = ChallengeParam(challenge, "realm");
+  const std::string nonce = ChallengeParam(challenge, "nonce");
+  const std::string ha1 = digest::ComputeHa1(digest::Algorithm::kSha256, user, realm, password);
+  const std::string reply = digest::ComputeResponse(digest::Algorithm::kSha256, ha1, method, uri,
+                                                    nonce, "00000001", cnonce, "auth");
+  return absl::StrCat("Digest username=\"", user, "\", realm=\"", realm, "\", nonce=\"", nonce,
+                      "\", uri=\"", uri, "\", response=\"", reply,
+                      "\", algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"", cnonce, "\"");
+}
+
 // A phone that registers with SHA-256 digest (SIPp 3.6 only answers MD5 challenges, and the
 // registrar offers SHA-256 first, as RFC 8760 asks): REGISTER, answer each 401 with `password`,
 // up to `attempts` answers. Returns every final status in order.
@@ -115,17 +130,9 @@ std::vector<int> RegisterSha256(int server_port, const std::string& user,
       for (const std::string& c : response.headers("WWW-Authenticate")) {
         if (absl::StrContains(c, "SHA-256")) challenge = c;
       }
-      const std::string realm = ChallengeParam(challenge, "realm");
-      const std::string nonce = ChallengeParam(challenge, "nonce");
-      const std::string ha1 =
-          sip::digest::ComputeHa1(sip::digest::Algorithm::kSha256, user, realm, password);
       const std::string cnonce = "e2e" + std::to_string(answers);
-      const std::string reply = sip::digest::ComputeResponse(
-          sip::digest::Algorithm::kSha256, ha1, "REGISTER", uri, nonce, "00000001", cnonce, "auth");
       ++answers;
-      send(absl::StrCat("Digest username=\"", user, "\", realm=\"", realm, "\", nonce=\"", nonce,
-                        "\", uri=\"", uri, "\", response=\"", reply,
-                        "\", algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"", cnonce, "\""));
+      send(Sha256Answer(challenge, user, password, "REGISTER", uri, cnonce));
       return;
     }
     done.Notify();
@@ -193,15 +200,7 @@ PhoneCallResult PhoneCall(int server_port, const std::string& user, const std::s
       for (const std::string& c : response.headers("Proxy-Authenticate")) {
         if (absl::StrContains(c, "SHA-256")) challenge = c;
       }
-      const std::string realm = ChallengeParam(challenge, "realm");
-      const std::string nonce = ChallengeParam(challenge, "nonce");
-      const std::string ha1 =
-          sip::digest::ComputeHa1(sip::digest::Algorithm::kSha256, user, realm, password);
-      const std::string reply = sip::digest::ComputeResponse(
-          sip::digest::Algorithm::kSha256, ha1, "INVITE", uri, nonce, "00000001", "c1", "auth");
-      invite(absl::StrCat("Digest username=\"", user, "\", realm=\"", realm, "\", nonce=\"", nonce,
-                          "\", uri=\"", uri, "\", response=\"", reply,
-                          "\", algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"c1\""));
+      invite(Sha256Answer(challenge, user, password, "INVITE", uri, "c1"));
       return;
     }
     if (response.status() >= 300) {
