@@ -512,7 +512,10 @@ void CallManager::Routed(const std::string& call_id, absl::StatusOr<rv1::RouteCa
   if (!routed.ok()) {
     const absl::StatusCode code = routed.status().code();
     int sip = 503;
-    if (code == absl::StatusCode::kNotFound) sip = 404;
+    // Not one of our numbers, or not a number at all (NOT_E164): 404, never 503 (which invites
+    // the carrier to retry).
+    if (code == absl::StatusCode::kNotFound || code == absl::StatusCode::kInvalidArgument)
+      sip = 404;
     if (code == absl::StatusCode::kPermissionDenied) sip = 403;
     if (call->tenant_id.empty()) {
       // Unknown number or untrusted source: refused before it became anyone's call.

@@ -120,6 +120,11 @@ Registrar::Verified Registrar::Authenticate(const std::string& authorization,
   const absl::Time now = clock_.Now();
   if (throttle_.Banned(source_ip, now)) return {.refusal = {.drop = true}};
   if (authorization.empty()) return {.refusal = Challenge(realm, false, proxy)};
+  // Credentials in a scheme we do not offer get a fresh challenge (RFC 3261 §22.1, RFC 4475
+  // §3.3.7); only malformed Digest credentials are a 400.
+  const std::string scheme =
+      absl::AsciiStrToLower(authorization.substr(0, authorization.find(' ')));
+  if (scheme != "digest") return {.refusal = Challenge(realm, false, proxy)};
   auto creds = digest::ParseCredentials(authorization);
   if (!creds.ok()) {
     return {.refusal = {.status = 400,
