@@ -1,5 +1,6 @@
 #include "libs/sip/stack.h"
 
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -77,6 +78,185 @@ std::string HeaderText(const std::vector<Header>& headers) {
   return out;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Parsing leniency for what sofia-sip 1.12 gets wrong (RFC 4475).
+//
+// sofia's method parser rejects two of RFC 3261's token characters, '+' and '`'. A request line
+// with such a method was thrown away as garbage with no answer (RFC 4475 §3.1.1.2 says it is
+// valid and gets 501), and a CSeq with one made the request a 400. A Request-URI with LWS in it
+// (§3.1.2.8, which must get 400) also made the request line unparsable, so it was dropped
+// unanswered. Worse, over TCP a first line sofia cannot parse at all (random bytes, a status
+// code beyond 699 as in §3.1.2.19) makes tport stop reading the connection while nta drops the
+// message without closing it: the server never sees the peer's FIN and holds the socket in
+// CLOSE_WAIT for nta's 30-minute idle time, one per junk connection.
+//
+// The agent therefore parses with a copy of sofia's SIP message class whose first-line and CSeq
+// parsers fall back to RFC 3261's grammar when sofia's own parser fails, and never fail
+// themselves on a first line:
+//   - a Request-URI that cannot be parsed becomes kUnparsableUri, which the UAS checks in
+//     Trampolines::LegRequest answer with 400;
+//   - a request line that is not Method SP Request-URI SP SIP-Version gets an invalid URI, so
+//     nta's sanity check answers 400 (when there is a Via to answer to) or drops it and
+//     half-closes the stream;
+//   - a status line that cannot be parsed marks the message truncated, so nta drops it.
+// Either way the message is not a fatal parse error, so tport keeps reading and closes the
+// connection when the peer does.
+
+constexpr char kUnparsableScheme[] = "x-switchboard-unparsable";
+constexpr char kUnparsableUri[] = "x-switchboard-unparsable:request-uri";
+
+// RFC 3261 §25.1: token = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" / "~")
+bool IsTokenChar(char c) {
+  return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+         (c != '\0' && std::strchr("-.!%*_+`'~", c) != nullptr);
+}
+
+bool IsLws(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+size_t SpanToken(const char* s) {
+  size_t n = 0;
+  while (IsTokenChar(s[n])) ++n;
+  return n;
+}
+
+// "SIP/" 1*DIGIT "." 1*DIGIT; sofia answers anything but 2.0 with 505.
+bool IsSipVersion(const char* s) {
+  if (strncasecmp(s, "SIP/", 4) != 0) return false;
+  s += 4;
+  if (!absl::ascii_isdigit(static_cast<unsigned char>(*s))) return false;
+  while (absl::ascii_isdigit(static_cast<unsigned char>(*s))) ++s;
+  if (*s++ != '.' || !absl::ascii_isdigit(static_cast<unsigned char>(*s))) return false;
+  while (absl::ascii_isdigit(static_cast<unsigned char>(*s))) ++s;
+  return *s == '\0';
+}
+
+// Method SP Request-URI SP SIP-Version, in `s` (a copy the message owns).
+issize_t ParseRequestLineLeniently(su_home_t* home, sip_request_t* rq, char* s) {
+  const size_t method_len = SpanToken(s);
+  if (method_len == 0 || s[method_len] != ' ') return -1;
+  s[method_len] = '\0';
+  char* uri = s + method_len + 1;
+  char* end = uri + std::strlen(uri);
+  while (end > uri && (end[-1] == ' ' || end[-1] == '\t')) --end;
+  *end = '\0';
+  // The version is the last word; whatever lies between is the Request-URI.
+  char* version = end;
+  while (version > uri && version[-1] != ' ' && version[-1] != '\t') --version;
+  if (version == uri || !IsSipVersion(version)) return -1;
+  char* uri_end = version;
+  while (uri_end > uri && (uri_end[-1] == ' ' || uri_end[-1] == '\t')) --uri_end;
+  *uri_end = '\0';
+  while (*uri == ' ' || *uri == '\t') ++uri;
+  rq->rq_method = sip_method_code(s);
+  rq->rq_method_name = s;
+  rq->rq_version = version;
+  if (*uri != '\0' && std::strpbrk(uri, " \t") == nullptr && url_d(rq->rq_url, uri) >= 0) {
+    return 0;
+  }
+  std::memset(rq->rq_url, 0, sizeof(rq->rq_url));
+  char* bad = su_strdup(home, kUnparsableUri);
+  return bad != nullptr && url_d(rq->rq_url, bad) >= 0 ? 0 : -1;
+}
+
+issize_t ParseRequestLine(su_home_t* home, msg_header_t* h, char* s, isize_t slen) noexcept {
+  char* pristine = su_strndup(home, s, slen);
+  if (pristine == nullptr) return -1;
+  if (sip_request_class->hc_parse(home, h, s, slen) >= 0) return 0;
+  auto* rq = reinterpret_cast<sip_request_t*>(h);
+  if (ParseRequestLineLeniently(home, rq, pristine) >= 0) return 0;
+  // Not a request line at all: a request nta's sanity check refuses (url_invalid).
+  rq->rq_method = sip_method_invalid;
+  rq->rq_method_name = "INVALID";
+  rq->rq_version = "SIP/2.0";
+  std::memset(rq->rq_url, 0, sizeof(rq->rq_url));
+  rq->rq_url->url_type = url_invalid;
+  return 0;
+}
+
+// A status line sofia cannot parse (e.g. a code beyond 699, RFC 4475 §3.1.2.19): the message is
+// marked truncated, which nta's sanity check drops. The parse home of a message is the message.
+issize_t ParseStatusLine(su_home_t* home, msg_header_t* h, char* s, isize_t slen) noexcept {
+  if (sip_status_class->hc_parse(home, h, s, slen) >= 0) return 0;
+  auto* st = reinterpret_cast<sip_status_t*>(h);
+  st->st_version = "SIP/2.0";
+  st->st_status = 0;
+  st->st_phrase = "";
+  msg_set_flags(reinterpret_cast<msg_t*>(home), MSG_FLG_TRUNC);
+  return 0;
+}
+
+// 1*DIGIT LWS Method, with the number at most 2**32-1 (RFC 3261 §8.1.1.5).
+issize_t ParseCSeq(su_home_t* home, msg_header_t* h, char* s, isize_t slen) noexcept {
+  char* p = su_strndup(home, s, slen);
+  if (p == nullptr) return -1;
+  if (sip_cseq_class->hc_parse(home, h, s, slen) >= 0) return 0;
+  size_t digits = 0;
+  uint64_t seq = 0;
+  while (absl::ascii_isdigit(static_cast<unsigned char>(p[digits]))) {
+    seq = seq * 10 + static_cast<uint64_t>(p[digits] - '0');
+    if (++digits > 10) return -1;
+  }
+  if (digits == 0 || seq > 0xffffffffu || !IsLws(p[digits])) return -1;
+  char* method = p + digits;
+  while (IsLws(*method)) ++method;
+  const size_t method_len = SpanToken(method);
+  char* rest = method + method_len;
+  while (IsLws(*rest)) ++rest;
+  if (method_len == 0 || *rest != '\0') return -1;
+  method[method_len] = '\0';
+  auto* cs = reinterpret_cast<sip_cseq_t*>(h);
+  cs->cs_seq = static_cast<uint32_t>(seq);
+  cs->cs_method = sip_method_code(method);
+  cs->cs_method_name = method;
+  return 0;
+}
+
+// Puts `shadow` (same name and hash as `original`) where `original` sits in the class's parsing
+// table, and `original` at the next free slot of the same probe chain: parsing finds the shadow
+// first by name, while sofia code that looks the original class up by pointer (to insert a
+// CSeq it made itself) still finds it, at the same offset.
+bool ShadowHeaderClass(msg_mclass_t* mc, msg_hclass_t* original, msg_hclass_t* shadow) {
+  const int n = mc->mc_hash_size;
+  int at = -1;
+  for (int i = original->hc_hash % n, k = 0; k < n && mc->mc_hash[i].hr_class != nullptr;
+       i = (i + 1) % n, ++k) {
+    if (mc->mc_hash[i].hr_class == original) {
+      at = i;
+      break;
+    }
+  }
+  if (at < 0) return false;
+  for (int i = (at + 1) % n, k = 1; k < n; i = (i + 1) % n, ++k) {
+    if (mc->mc_hash[i].hr_class == nullptr) {
+      mc->mc_hash[i] = mc->mc_hash[at];
+      mc->mc_hash[at].hr_class = shadow;
+      ++mc->mc_hash_used;
+      return true;
+    }
+  }
+  return false;
+}
+
+// sofia's SIP message class with the lenient parsers above; built once, never freed.
+msg_mclass_t const* LenientSipClass() {
+  static msg_mclass_t const* const mclass = [] {
+    static msg_hclass_s request = *sip_request_class;
+    request.hc_parse = ParseRequestLine;
+    static msg_hclass_s status = *sip_status_class;
+    status.hc_parse = ParseStatusLine;
+    static msg_hclass_s cseq = *sip_cseq_class;
+    cseq.hc_parse = ParseCSeq;
+    msg_mclass_t* mc = msg_mclass_clone(sip_default_mclass(), 0, 0);
+    SB_CHECK(mc != nullptr) << "sofia: cannot copy the SIP message class";
+    // The request line has no name: sofia finds its slot by hash, not by pointer.
+    mc->mc_request[0].hr_class = &request;
+    mc->mc_status[0].hr_class = &status;
+    SB_CHECK(ShadowHeaderClass(mc, sip_cseq_class, &cseq)) << "sofia: no room for CSeq parser";
+    return mc;
+  }();
+  return mclass;
+}
+
 std::string RandomHex(int bytes) {
   unsigned char raw[32];
   SB_CHECK(bytes <= 32);
@@ -124,11 +304,48 @@ struct Trampolines {
     return 0;
   }
 
+  // RFC 3261 §8.2.2: what a UAS refuses before looking at the request any further. Answers and
+  // ends the transaction, returning true, or returns false to let the request through.
+  static bool RefuseUnacceptable(Stack& stack, nta_incoming_t* irq, const sip_t* sip) {
+    if (sip == nullptr || sip->sip_request == nullptr) return false;
+    const sip_method_t method = sip->sip_request->rq_method;
+    if (method == sip_method_ack) return false;  // never answered
+    const url_t* uri = sip->sip_request->rq_url;
+    const char* server = stack.options_.name.c_str();
+    if (uri->url_scheme != nullptr && std::strcmp(uri->url_scheme, kUnparsableScheme) == 0) {
+      nta_incoming_treply(irq, 400, "Bad Request-URI", SIPTAG_SERVER_STR(server), TAG_END());
+    } else if (uri->url_type != url_sip && uri->url_type != url_sips && uri->url_type != url_tel) {
+      nta_incoming_treply(irq, SIP_416_UNSUPPORTED_URI, SIPTAG_SERVER_STR(server), TAG_END());
+    } else {
+      std::string unsupported;
+      if (method != sip_method_cancel) {
+        for (const sip_require_t* r = sip->sip_require; r != nullptr; r = r->k_next) {
+          for (const msg_param_t* tag = r->k_items; tag != nullptr && *tag != nullptr; ++tag) {
+            bool known = false;
+            for (const std::string& s : stack.options_.supported) {
+              known = known || strcasecmp(s.c_str(), *tag) == 0;
+            }
+            if (!known) {
+              if (!unsupported.empty()) unsupported += ", ";
+              AppendClean(unsupported, *tag);
+            }
+          }
+        }
+      }
+      if (unsupported.empty()) return false;
+      nta_incoming_treply(irq, SIP_420_BAD_EXTENSION, SIPTAG_UNSUPPORTED_STR(unsupported.c_str()),
+                          SIPTAG_SERVER_STR(server), TAG_END());
+    }
+    nta_incoming_destroy(irq);
+    return true;
+  }
+
   static int LegRequest(Dialog* dialog, nta_leg_t* /*leg*/, nta_incoming_t* irq,
                         const sip_t* sip) noexcept {
     Stack& stack = dialog->stack_;
     ++stack.stats_.requests_received;
     try {
+      if (RefuseUnacceptable(stack, irq, sip)) return 0;
       auto tx = std::shared_ptr<ServerTransaction>(
           new ServerTransaction(stack, irq, Message::Adopt(nta_incoming_getrequest(irq))));
       nta_incoming_bind(irq, AckCancel, tx.get());
@@ -505,7 +722,11 @@ void Stack::Run(absl::Status* started, absl::Notification* ready) {
                   : URL_STRING_MAKE(url.c_str()),
       internal::Trampolines::Stateless, this, NTATAG_UA(1), NTATAG_SERVER_RPORT(1),
       NTATAG_CLIENT_RPORT(1), NTATAG_TCP_RPORT(1), NTATAG_MAXSIZE(options_.max_message_bytes),
-      NTATAG_USE_SRV(0), NTATAG_USE_NAPTR(0), NTATAG_CANCEL_487(1), NTATAG_EXTRA_100(0), TAG_END());
+      NTATAG_USE_SRV(0), NTATAG_USE_NAPTR(0), NTATAG_CANCEL_487(1), NTATAG_EXTRA_100(0),
+      NTATAG_MCLASS(LenientSipClass()),
+      // A stream that stops halfway through a message is closed after 32 s (64*T1) rather than
+      // held open for ever (RFC 4475 §3.1.2.2; sofia's default has no limit).
+      TPTAG_TIMEOUT(32000), TAG_END());
   absl::Status status;
   if (agent == nullptr) {
     status = absl::UnavailableError(absl::StrCat("cannot listen for SIP on ", options_.bind_host,

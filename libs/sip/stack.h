@@ -73,7 +73,19 @@ struct StackOptions {
   std::string public_host;
   // Largest message accepted (over TCP a longer one closes the connection).
   int max_message_bytes = 64 * 1024;
+  // The option tags this side implements (RFC 3261 §8.2.2.3). A request that Requires any other
+  // gets 420 Bad Extension listing them in Unsupported before a handler sees it.
+  std::vector<std::string> supported = {"replaces", "timer"};
 };
+
+// What the stack answers by itself, before any RequestFn (RFC 3261 §8.2.2, RFC 4475):
+//   - a Request-URI that cannot be parsed (e.g. with LWS in it): 400;
+//   - a Request-URI scheme other than sip, sips or tel: 416;
+//   - a Require option tag not in StackOptions::supported (not for ACK and CANCEL): 420;
+// and what sofia's nta answers: 400 to unparsable or incomplete requests, 505 to versions other
+// than SIP/2.0, 413 past max_message_bytes. Requests without a parsable Via cannot be answered:
+// they are dropped (over TCP the connection is shut down). Responses that match no client
+// transaction are dropped.
 
 struct ReplyOptions {
   std::vector<Header> headers;
