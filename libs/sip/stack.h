@@ -205,6 +205,9 @@ class Dialog : public std::enable_shared_from_this<Dialog> {
   std::string call_id() const;
   std::string local_tag() const;
   std::string remote_tag() const;
+  // Replaces the handler of the dialog's requests (a leg that moves to another call). Loop thread,
+  // not from inside that handler.
+  void OnRequest(RequestFn on_request) { on_request_ = std::move(on_request); }
 
  private:
   friend struct internal::Trampolines;

@@ -1,10 +1,13 @@
 #include "services/sip/b2bua.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/common/ids.h"
 #include "spdlog/spdlog.h"
@@ -35,6 +38,9 @@ struct Branch {
   // A transferor whose transfer completed: no longer part of the call, waiting to hang up.
   bool retired = false;
   absl::Time created_at;
+  // The session description of its 2xx: what to fall back to when an attended transfer fails.
+  std::string sdp_type;
+  std::string sdp;
   std::vector<ClientTransactionPtr> other;  // BYEs, relayed requests
 };
 
@@ -94,6 +100,7 @@ struct Call {
   std::vector<ClientTransactionPtr> a_requests;  // BYE/relays sent to the caller
   std::vector<ServerTransactionPtr> pending_in;  // relayed requests waiting for an answer
   bool ended = false;
+  bool lingers = false;  // ended by End(): kept for its last transactions, counted in lingering_
   // Blind transfer in progress: the agent leg that REFERred (still up, or `gone`) and whether new
   // targets are invited without SDP (their answer's offer then goes to the caller, RFC 3725).
   Branch* transferor = nullptr;
@@ -327,6 +334,81 @@ std::string ReferUser(std::string_view refer_to) {
   return std::string(refer_to.substr(0, std::min(at, refer_to.find(';'))));
 }
 
+// "abc%40host%3Bto-tag%3D1" -> "abc@host;to-tag=1" (RFC 3986 escapes in a URI header).
+std::string Unescape(std::string_view in) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '%' && i + 2 < in.size() &&
+        absl::ascii_isxdigit(static_cast<unsigned char>(in[i + 1])) &&
+        absl::ascii_isxdigit(static_cast<unsigned char>(in[i + 2]))) {
+      auto hex = [](char c) { return absl::ascii_isdigit(c) ? c - '0' : (c | 0x20) - 'a' + 10; };
+      out.push_back(static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return out;
+}
+
+// The dialog an attended transfer joins: the Replaces header embedded in a Refer-To URI
+// (RFC 3891, RFC 5589 §7), e.g. "<sip:102@acme?Replaces=abc%40h%3Bto-tag%3D1%3Bfrom-tag%3D2>".
+struct Replaces {
+  std::string call_id;
+  std::string to_tag;
+  std::string from_tag;
+};
+
+// Whether the Refer-To carries a Replaces header at all (then it is an attended transfer).
+bool HasReplaces(std::string_view refer_to) {
+  const size_t q = refer_to.find('?');
+  return q != std::string_view::npos &&
+         absl::StrContains(absl::AsciiStrToLower(std::string(refer_to.substr(q))), "replaces=");
+}
+
+std::optional<Replaces> ParseReplaces(std::string_view refer_to) {
+  if (size_t gt = refer_to.rfind('>'); gt != std::string_view::npos) {
+    refer_to = refer_to.substr(0, gt);
+  }
+  const size_t q = refer_to.find('?');
+  if (q == std::string_view::npos) return std::nullopt;
+  const std::string headers(refer_to.substr(q + 1));
+  for (absl::string_view h : absl::StrSplit(headers, '&')) {
+    const size_t eq = h.find('=');
+    if (eq == absl::string_view::npos || absl::AsciiStrToLower(h.substr(0, eq)) != "replaces") {
+      continue;
+    }
+    const std::string value = Unescape(std::string(h.substr(eq + 1)));
+    Replaces r;
+    bool first = true;
+    for (absl::string_view part : absl::StrSplit(value, ';')) {
+      part = absl::StripAsciiWhitespace(part);
+      if (first) {
+        r.call_id = std::string(part);
+        first = false;
+        continue;
+      }
+      const size_t e = part.find('=');
+      if (e == absl::string_view::npos) continue;  // early-only
+      const std::string name = absl::AsciiStrToLower(part.substr(0, e));
+      if (name == "to-tag") r.to_tag = std::string(part.substr(e + 1));
+      if (name == "from-tag") r.from_tag = std::string(part.substr(e + 1));
+    }
+    if (r.call_id.empty() || r.to_tag.empty() || r.from_tag.empty()) return std::nullopt;
+    return r;
+  }
+  return std::nullopt;
+}
+
+// Whether `d` is the dialog Replaces names. The tags are compared as a pair in either order:
+// phones disagree on whose view "to-tag" is from once a B2BUA sits between them.
+bool Names(const Replaces& r, const Dialog& d) {
+  if (d.call_id() != r.call_id) return false;
+  const std::string local = d.local_tag();
+  const std::string remote = d.remote_tag();
+  return (local == r.to_tag && remote == r.from_tag) || (local == r.from_tag && remote == r.to_tag);
+}
+
 constexpr char kSipfrag[] = "message/sipfrag;version=2.0";
 // How long a transferor's phone has to hang up by itself after the final NOTIFY.
 constexpr absl::Duration kTransferorGrace = absl::Seconds(2);
@@ -358,7 +440,10 @@ CallManager::CallPtr CallManager::Find(const std::string& call_id) const {
 void CallManager::OnInvite(ServerTransactionPtr tx) {
   const Message& req = tx->request();
   const std::string retry = absl::StrCat(absl::ToInt64Seconds(options_.retry_after));
-  if (calls_.size() >= options_.max_calls) {
+  const bool congested = routing_backlog_ >= options_.max_routing_backlog ||
+                         (routing_backlog_ >= options_.min_routing_backlog &&
+                          routing_delay_ > options_.max_routing_delay);
+  if (active_calls() >= options_.max_calls || congested) {
     tx->Reply(503, "Service Unavailable", {.headers = {{"Retry-After", retry}}});
     return;
   }
@@ -434,7 +519,8 @@ void CallManager::OnInvite(ServerTransactionPtr tx) {
           if (!verified.digest.has_value()) {
             if (alive.expired()) return;
             stack_.Post([this, alive, call_id, refusal = std::move(verified.refusal)] {
-              if (!alive.expired()) Refuse(call_id, refusal);
+              if (alive.expired()) return;
+              Refuse(call_id, refusal);
             });
             return;
           }
@@ -470,12 +556,21 @@ void CallManager::OnInvite(ServerTransactionPtr tx) {
         });
       });
   if (!queued) {
-    calls_.erase(call->id);
+    Forget(call->id);
     tx->Reply(503, "Service Unavailable", {.headers = {{"Retry-After", retry}}});
+    return;
   }
+  ++routing_backlog_;
+}
+
+void CallManager::RoutingAnswered(absl::Time since) {
+  if (routing_backlog_ > 0) --routing_backlog_;
+  // An exponentially weighted moving average over about the last 16 calls.
+  routing_delay_ += (clock_.Now() - since - routing_delay_) / 16;
 }
 
 void CallManager::Refuse(const std::string& call_id, const SipAnswer& refusal) {
+  if (auto it = calls_.find(call_id); it != calls_.end()) RoutingAnswered(it->second->created_at);
   CallPtr call = Find(call_id);
   if (call == nullptr) return;
   // Not a call yet (a digest challenge, a bad or forbidden caller): nothing is published.
@@ -485,14 +580,15 @@ void CallManager::Refuse(const std::string& call_id, const SipAnswer& refusal) {
   } else {
     call->invite->Reply(refusal.status, refusal.phrase, {.headers = refusal.headers});
   }
-  calls_.erase(call_id);
+  Forget(call_id);
 }
 
 void CallManager::Routed(const std::string& call_id, absl::StatusOr<rv1::RouteCallResponse> routed,
                          Origin origin) {
   CallPtr call = Find(call_id);
+  if (auto it = calls_.find(call_id); it != calls_.end()) RoutingAnswered(it->second->created_at);
   if (call == nullptr) {
-    calls_.erase(call_id);  // cancelled before we knew its tenant: nothing was published
+    Forget(call_id);  // cancelled before we knew its tenant: nothing was published
     return;
   }
   const ov1::MatchInboundTrunkResponse& match = origin.match;
@@ -528,7 +624,7 @@ void CallManager::Routed(const std::string& call_id, absl::StatusOr<rv1::RouteCa
             {"Retry-After", absl::StrCat(absl::ToInt64Seconds(options_.retry_after))}};
       call->ended = true;
       call->invite->Reply(sip, "", options);
-      calls_.erase(call_id);
+      Forget(call_id);
       return;
     }
     spdlog::warn("sip: routing call {} failed: {}", call->id,
@@ -849,6 +945,8 @@ void CallManager::OnBranchResponse(const CallPtr& call, Branch* b, const Message
       return;
     }
     b->dialog->Establish(response);
+    b->sdp_type = response.content_type();
+    b->sdp = std::string(response.body());
     const bool late = call->ended || call->answered != nullptr;
     if (call->delayed_offer && !late) {
       b->awaiting_answer = true;  // ACKed with the caller's answer (CompleteTransfer)
@@ -887,16 +985,7 @@ void CallManager::OnBranchResponse(const CallPtr& call, Branch* b, const Message
         End(c, cv1::HANGUP_CAUSE_MAX_DURATION, cv1::HANGUP_PARTY_SYSTEM, 0, "MAX_DURATION");
     });
     const auto& target = TargetOf(*call, *b);
-    cv1::Event answered = NewEvent(*call, cv1::EVENT_TYPE_CALL_ANSWERED);
-    answered.mutable_call()->set_leg_id(b->leg_id);
-    answered.mutable_call()->set_leg_role(target.agent_user_id().empty() ? cv1::LEG_ROLE_EXTERNAL
-                                                                         : cv1::LEG_ROLE_AGENT);
-    auto* a = answered.mutable_call()->mutable_answered();
-    a->set_agent_user_id(target.agent_user_id());
-    a->set_target(b->label);
-    a->set_mobile(b->mobile);
-    if (!target.agent_user_id().empty()) answered.add_user_ids(target.agent_user_id());
-    Publish(call, {answered});
+    Publish(call, {AnsweredEvent(*call, *b)});
     rv1::ReportCallEventRequest report;
     report.mutable_target_answered()->set_target_id(target.target_id());
     report.mutable_target_answered()->set_leg_id(b->leg_id);
@@ -1177,18 +1266,18 @@ void CallManager::OnRefer(const CallPtr& call, Branch* b, ServerTransactionPtr t
     tx->Reply(400, "Missing Refer-To");
     return;
   }
-  if (absl::StrContains(absl::AsciiStrToLower(refer_to), "replaces")) {
-    tx->Reply(501, "Attended transfer is not supported yet");
+  const std::string by_user = TargetOf(*call, *b).agent_user_id();
+  if (by_user.empty()) {
+    tx->Reply(403, "Only agents transfer calls");
+    return;
+  }
+  if (HasReplaces(refer_to)) {
+    OnAttendedRefer(call, b, std::move(tx));
     return;
   }
   const std::string target = ReferUser(refer_to);
   if (target.empty() || target.size() > 32) {
     tx->Reply(400, "Refer-To names no user");
-    return;
-  }
-  const std::string by_user = TargetOf(*call, *b).agent_user_id();
-  if (by_user.empty()) {
-    tx->Reply(403, "Only agents transfer calls");
     return;
   }
   tx->Reply(202, "Accepted");
@@ -1280,40 +1369,247 @@ void CallManager::CompleteTransfer(const CallPtr& call, Branch* target, const Me
         if (!target->awaiting_answer) return;  // a retransmitted 2xx
         target->awaiting_answer = false;
         target->dialog->Ack(offer, response.content_type(), response.body());
-        Branch* transferor = c->transferor;
-        NotifyTransferor(c, transferor, 200, true);
-        if (transferor != nullptr && !transferor->gone) {
-          // The transferor's phone hangs up on the final NOTIFY (RFC 5589); one that does not
-          // gets a BYE shortly after.
-          transferor->retired = true;
-          std::weak_ptr<Call> weak_call = c;
-          c->timers.push_back(stack_.After(kTransferorGrace, [weak_call, transferor] {
-            auto cc = weak_call.lock();
-            if (cc == nullptr || transferor->gone) return;
-            transferor->gone = true;
-            auto bye = transferor->dialog->Send({.method = "BYE"}, nullptr);
-            if (bye.ok()) transferor->other.push_back(*bye);
-          }));
-        }
-        c->transferor = nullptr;
+        RetireTransferor(c);
         c->delayed_offer = false;
         c->state = cv1::CALL_STATE_ANSWERED;
-        cv1::Event e = NewEvent(*c, cv1::EVENT_TYPE_CALL_ANSWERED);
-        e.mutable_call()->set_leg_id(target->leg_id);
-        e.mutable_call()->set_leg_role(
-            target->target.agent_user_id().empty() ? cv1::LEG_ROLE_EXTERNAL : cv1::LEG_ROLE_AGENT);
-        auto* a = e.mutable_call()->mutable_answered();
-        a->set_agent_user_id(target->target.agent_user_id());
-        a->set_target(target->label);
-        a->set_mobile(target->mobile);
-        if (!target->target.agent_user_id().empty()) e.add_user_ids(target->target.agent_user_id());
-        Publish(c, {e});
+        Publish(c, {AnsweredEvent(*c, *target)});
       });
   if (!sent.ok()) {
     TransferFailed(call, 500);
     return;
   }
   call->a_requests.push_back(*sent);
+}
+
+void CallManager::RetireTransferor(const CallPtr& call) {
+  Branch* transferor = call->transferor;
+  call->transferor = nullptr;
+  NotifyTransferor(call, transferor, 200, true);
+  if (transferor == nullptr || transferor->gone) return;
+  // The transferor's phone hangs up on the final NOTIFY (RFC 5589); one that does not gets a BYE
+  // shortly after.
+  transferor->retired = true;
+  std::weak_ptr<Call> weak = call;
+  call->timers.push_back(stack_.After(kTransferorGrace, [weak, transferor] {
+    auto c = weak.lock();
+    if (c == nullptr || transferor->gone) return;
+    transferor->gone = true;
+    auto bye = transferor->dialog->Send({.method = "BYE"}, nullptr);
+    if (bye.ok()) transferor->other.push_back(*bye);
+  }));
+}
+
+cv1::Event CallManager::AnsweredEvent(const Call& call, const Branch& b) const {
+  const auto& target = b.target;
+  cv1::Event e = NewEvent(call, cv1::EVENT_TYPE_CALL_ANSWERED);
+  e.mutable_call()->set_leg_id(b.leg_id);
+  e.mutable_call()->set_leg_role(target.agent_user_id().empty() ? cv1::LEG_ROLE_EXTERNAL
+                                                                : cv1::LEG_ROLE_AGENT);
+  auto* a = e.mutable_call()->mutable_answered();
+  a->set_agent_user_id(target.agent_user_id());
+  a->set_target(b.label);
+  a->set_mobile(b.mobile);
+  if (!target.agent_user_id().empty()) e.add_user_ids(target.agent_user_id());
+  return e;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attended transfer (REFER with Replaces from the agent's phone, RFC 5589 §7)
+//
+// The agent talks to the caller on this call and, having put them on hold, to the transfer
+// target on a consultation call. The REFER's Replaces names the agent's leg of the consultation;
+// the target's leg moves into this call and takes the agent's place. The media is re-wired
+// without a media server (RFC 3725 flow I): an offerless re-INVITE to the target, its offer in
+// a re-INVITE to the caller, the caller's answer in the ACK to the target. If any of that fails
+// the target goes back to the consultation untouched and the agent keeps the caller.
+
+void CallManager::OnAttendedRefer(const CallPtr& call, Branch* b, ServerTransactionPtr tx) {
+  const std::optional<Replaces> replaces = ParseReplaces(tx->request().header("Refer-To"));
+  if (!replaces.has_value()) {
+    tx->Reply(400, "Bad Replaces in Refer-To");
+    return;
+  }
+  const std::string by_user = b->target.agent_user_id();
+  // The consultation: the agent's leg of it is the dialog Replaces names, on this node.
+  CallPtr consult;
+  Branch* peer = nullptr;  // the target's leg when the agent placed the consultation
+  for (const auto& [id, c] : calls_) {
+    if (c == call || c->ended || c->answered == nullptr || c->tenant_id != call->tenant_id) {
+      continue;
+    }
+    if (c->a_dialog != nullptr && c->caller_user_id == by_user && Names(*replaces, *c->a_dialog)) {
+      consult = c;
+      peer = c->answered;
+      break;
+    }
+    if (c->answered->target.agent_user_id() == by_user && c->answered->dialog != nullptr &&
+        Names(*replaces, *c->answered->dialog)) {
+      consult = c;  // the target called the agent: its leg is the consultation's caller
+      break;
+    }
+  }
+  tx->Reply(202, "Accepted");
+  NotifyTransferor(call, b, 100, false);
+  if (consult == nullptr) {
+    spdlog::info("sip: call {}: attended transfer names no consultation call of {} here", call->id,
+                 by_user);
+    NotifyTransferor(call, b, 481, true);
+    return;
+  }
+  // Until the media is re-wired the agent's leg is set aside: its BYE (some phones hang up at
+  // once) does not end the call, and requests from the caller wait (491).
+  call->transferor = b;
+  call->answered = nullptr;
+  call->state = cv1::CALL_STATE_TRANSFERRING;
+  DialogPtr target = peer != nullptr ? peer->dialog : consult->a_dialog;
+  const std::string fallback_type =
+      peer != nullptr ? consult->offer_type : consult->answered->sdp_type;
+  const std::string fallback = peer != nullptr ? consult->offer : consult->answered->sdp;
+  struct Rewiring {
+    bool offered = false;
+    std::optional<Message> target_ok;  // the target's 2xx with its offer
+    std::string answer_type;
+    std::string answer;
+  };
+  auto rw = std::make_shared<Rewiring>();
+  std::weak_ptr<Call> weak = call;
+  std::weak_ptr<Call> weak_consult = consult;
+  auto sent =
+      target->Send({.method = "INVITE", .contact = stack_.ContactFor("udp")},
+                   [this, weak, weak_consult, target, peer, rw, fallback_type,
+                    fallback](const Message& response) {
+                     if (response.status() < 200) return;
+                     auto c = weak.lock();
+                     if (response.status() >= 300) {
+                       if (c != nullptr && !c->ended) TransferFailed(c, response.status());
+                       return;
+                     }
+                     if (rw->offered) {  // a retransmitted 2xx: ACK it as before
+                       if (rw->target_ok.has_value() && !rw->answer.empty()) {
+                         target->Ack(response, rw->answer_type, rw->answer);
+                       } else if (!rw->target_ok.has_value()) {
+                         target->Ack(response, fallback_type, fallback);
+                       }
+                       return;
+                     }
+                     rw->offered = true;
+                     rw->target_ok = response;
+                     if (c == nullptr || c->ended || response.body().empty()) {
+                       // Nobody to hand the offer to (or no offer): the target keeps its old
+                       // session.
+                       target->Ack(response, fallback_type, fallback);
+                       if (c != nullptr && !c->ended) TransferFailed(c, 488);
+                       return;
+                     }
+                     auto to_caller = c->a_dialog->Send(
+                         {.method = "INVITE",
+                          .contact = stack_.ContactFor(c->a_transport == "tcp" ? "tcp" : "udp"),
+                          .content_type = response.content_type(),
+                          .body = std::string(response.body())},
+                         [this, weak, weak_consult, target, peer, rw, fallback_type,
+                          fallback](const Message& answer) {
+                           if (answer.status() < 200 || !rw->target_ok.has_value()) return;
+                           auto cc = weak.lock();
+                           if (answer.status() >= 300) {
+                             target->Ack(*rw->target_ok, fallback_type, fallback);
+                             rw->target_ok.reset();
+                             if (cc != nullptr && !cc->ended) TransferFailed(cc, answer.status());
+                             return;
+                           }
+                           if (cc == nullptr) return;
+                           cc->a_dialog->Ack(answer);
+                           if (!rw->answer.empty()) return;  // a retransmitted 2xx
+                           rw->answer_type = answer.content_type();
+                           rw->answer = std::string(answer.body());
+                           target->Ack(*rw->target_ok, rw->answer_type, rw->answer);
+                           if (cc->ended) return;
+                           CallPtr consultation = weak_consult.lock();
+                           if (consultation == nullptr || consultation->ended ||
+                               (peer != nullptr ? consultation->answered != peer
+                                                : consultation->a_dialog != target)) {
+                             // The target hung up meanwhile: the agent keeps the caller (and
+                             // re-INVITEs them back when taking them off hold).
+                             TransferFailed(cc, 487);
+                             return;
+                           }
+                           JoinConsultation(cc, consultation, peer);
+                         });
+                     if (!to_caller.ok()) {
+                       target->Ack(response, fallback_type, fallback);
+                       TransferFailed(c, 500);
+                       return;
+                     }
+                     c->a_requests.push_back(*to_caller);
+                   });
+  if (!sent.ok()) {
+    TransferFailed(call, 500);
+    return;
+  }
+  (peer != nullptr ? peer->other : consult->a_requests).push_back(*sent);
+}
+
+void CallManager::JoinConsultation(const CallPtr& call, const CallPtr& consult, Branch* peer) {
+  Branch* transferor = call->transferor;
+  std::unique_ptr<Branch> joined;
+  if (peer != nullptr) {
+    // The agent placed the consultation: its answered target moves over.
+    auto it = std::find_if(consult->branches.begin(), consult->branches.end(),
+                           [&](const auto& b) { return b.get() == peer; });
+    joined = std::move(*it);
+    consult->branches.erase(it);
+    consult->answered = nullptr;
+  } else {
+    // The target called the agent: the consultation's caller becomes this call's target.
+    joined = std::make_unique<Branch>();
+    joined->leg_id = consult->a_leg_id;
+    joined->dialog = consult->a_dialog;
+    joined->created_at = consult->created_at;
+    joined->answered = true;
+    joined->done = true;
+    if (!consult->caller_user_id.empty()) {
+      joined->target.set_agent_user_id(consult->caller_user_id);
+      joined->target.set_extension(consult->caller_extension);
+      joined->label = consult->caller_extension;
+    } else {
+      joined->target.mutable_external()->set_number(consult->from_number);
+      joined->target.mutable_external()->set_trunk_id(consult->trunk_id);
+      joined->label = consult->from_number;
+    }
+    consult->a_dialog.reset();
+    consult->a_requests.clear();
+  }
+  Branch* b = joined.get();
+  std::weak_ptr<Call> weak = call;
+  b->dialog->OnRequest([this, weak, b](ServerTransactionPtr in) {
+    if (auto c = weak.lock())
+      OnBLegRequest(c, b, std::move(in));
+    else
+      in->Reply(481);
+  });
+  call->branches.push_back(std::move(joined));
+  call->answered = b;
+  call->state = cv1::CALL_STATE_ANSWERED;
+
+  cv1::Event e = NewEvent(*call, cv1::EVENT_TYPE_CALL_TRANSFERRED);
+  auto* tr = e.mutable_call()->mutable_transferred();
+  tr->set_type(cv1::TRANSFER_TYPE_ATTENDED);
+  tr->set_by_user_id(transferor->target.agent_user_id());
+  if (!b->target.agent_user_id().empty()) {
+    tr->set_to_user_id(b->target.agent_user_id());
+  } else if (b->target.has_external()) {
+    tr->set_to_number(b->target.external().number());
+  }
+  tr->set_consult_call_id(consult->id);
+  e.add_user_ids(transferor->target.agent_user_id());
+  Publish(call, {e, AnsweredEvent(*call, *b)});
+  rv1::ReportCallEventRequest report;
+  report.mutable_leg_ended()->set_leg_id(transferor->leg_id);
+  report.mutable_leg_ended()->set_user_id(transferor->target.agent_user_id());
+  report.mutable_leg_ended()->set_cause(cv1::HANGUP_CAUSE_TRANSFERRED);
+  Report(call, std::move(report));
+  RetireTransferor(call);
+  // What is left of the consultation is the agent's own leg: it ends, transferred.
+  End(consult, cv1::HANGUP_CAUSE_TRANSFERRED, cv1::HANGUP_PARTY_AGENT, 0, "REPLACED");
 }
 
 void CallManager::TransferFailed(const CallPtr& call, int code) {
@@ -1354,7 +1650,7 @@ void CallManager::End(const CallPtr& call, cv1::HangupCause cause, cv1::HangupPa
     const int code = sip_code >= 300 ? sip_code : 480;
     call->a_final = code;
     call->invite->Reply(code);
-  } else if (was_answered && side != Side::kCaller) {
+  } else if (was_answered && side != Side::kCaller && call->a_dialog != nullptr) {
     auto bye = call->a_dialog->Send({.method = "BYE"}, nullptr);
     if (bye.ok()) call->a_requests.push_back(*bye);
   }
@@ -1401,7 +1697,9 @@ void CallManager::End(const CallPtr& call, cv1::HangupCause cause, cv1::HangupPa
   // Keep the call's transactions for the time SIP needs to finish them (CANCEL/BYE answers,
   // ACK of the caller's final response), then let it go.
   const std::string id = call->id;
-  call->linger = stack_.After(absl::Seconds(32), [this, id] { calls_.erase(id); });
+  ++lingering_;
+  call->lingers = true;
+  call->linger = stack_.After(absl::Seconds(32), [this, id] { Forget(id); });
 }
 
 absl::Status CallManager::Hangup(const std::string& call_id, cv1::HangupCause cause) {
@@ -1419,6 +1717,14 @@ void CallManager::CloseAll() {
     End(call, cv1::HANGUP_CAUSE_ADMINISTRATIVE, cv1::HANGUP_PARTY_SYSTEM, 503, "SHUTDOWN");
   }
   calls_.clear();
+  lingering_ = 0;
+}
+
+void CallManager::Forget(const std::string& call_id) {
+  auto it = calls_.find(call_id);
+  if (it == calls_.end()) return;
+  if (it->second->lingers) --lingering_;
+  calls_.erase(it);
 }
 
 // ---------------------------------------------------------------------------------------------

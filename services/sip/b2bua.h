@@ -17,8 +17,9 @@
 // external numbers through trunks, first 2xx wins and the other branches get CANCEL, caller CANCEL,
 // BYE from either side, re-INVITE/UPDATE/INFO relayed across the legs, a maximum call duration,
 // live state and events, blind transfer by REFER from the agent's phone (the target rung without
-// SDP, its offer handed to the caller in a re-INVITE: RFC 3725; NOTIFY sipfrag progress). Not
-// yet: attended transfer (REFER with Replaces, answered 501), originate, session timers.
+// SDP, its offer handed to the caller in a re-INVITE: RFC 3725; NOTIFY sipfrag progress), attended
+// transfer (REFER with Replaces naming the agent's consultation call on this node: the target's
+// leg joins the call). Not yet: originate, session timers.
 
 #include <memory>
 #include <string>
@@ -41,8 +42,16 @@ struct CallManagerOptions {
   absl::Duration default_step_timeout = absl::Seconds(30);
   // Hard limit on an answered call when routing gives none.
   absl::Duration max_call_duration = absl::Hours(4);
-  // Calls in progress on this node past which new INVITEs get 503.
+  // Calls in progress on this node past which new INVITEs get 503 (ended calls that linger for
+  // their last transactions do not count).
   size_t max_calls = 10'000;
+  // Admission by queueing delay: while new calls wait longer than this for their routing answer
+  // (a moving average) and more than `min_routing_backlog` wait, new INVITEs get 503 at once
+  // instead of joining a queue the caller would hang up in.
+  absl::Duration max_routing_delay = absl::Milliseconds(250);
+  size_t min_routing_backlog = 16;
+  // New calls waiting for routing past which INVITEs get 503 whatever the delay.
+  size_t max_routing_backlog = 2'048;
   // Retry-After on 503s.
   absl::Duration retry_after = absl::Seconds(5);
 };
@@ -65,7 +74,10 @@ class CallManager {
   // on this node. Loop thread.
   absl::Status Hangup(const std::string& call_id, cv1::HangupCause cause);
   // Loop thread.
-  size_t active_calls() const { return calls_.size(); }
+  size_t active_calls() const { return calls_.size() - lingering_; }
+  // New calls waiting for their routing answer, and how long they waited lately. Loop thread.
+  size_t routing_backlog() const { return routing_backlog_; }
+  absl::Duration routing_delay() const { return routing_delay_; }
 
  private:
   friend struct Call;
@@ -80,6 +92,10 @@ class CallManager {
     ov1::MatchInboundTrunkResponse match;
   };
   CallPtr Find(const std::string& call_id) const;
+  // Drops a call from calls_ (keeping lingering_ right).
+  void Forget(const std::string& call_id);
+  // A new call's routing answer (or refusal) came back.
+  void RoutingAnswered(absl::Time since);
   void Refuse(const std::string& call_id, const SipAnswer& refusal);
   void Routed(const std::string& call_id, absl::StatusOr<rv1::RouteCallResponse> routed,
               Origin origin);
@@ -103,6 +119,12 @@ class CallManager {
   void OnRefer(const CallPtr& call, Branch* agent, ServerTransactionPtr tx);
   void NotifyTransferor(const CallPtr& call, Branch* transferor, int status, bool final);
   void CompleteTransfer(const CallPtr& call, Branch* target, const Message& answer);
+  // The transfer is done: final NOTIFY to the transferor, who leaves the call.
+  void RetireTransferor(const CallPtr& call);
+  cv1::Event AnsweredEvent(const Call& call, const Branch& b) const;
+  void OnAttendedRefer(const CallPtr& call, Branch* agent, ServerTransactionPtr tx);
+  // Moves the transfer target's leg of `consult` into `call` in place of the transferor.
+  void JoinConsultation(const CallPtr& call, const CallPtr& consult, Branch* peer);
   void TransferFailed(const CallPtr& call, int code);
   void RejectCaller(const CallPtr& call, int code, cv1::HangupCause cause,
                     const std::string& reason);
@@ -124,6 +146,9 @@ class CallManager {
   const Clock& clock_;
   const CallManagerOptions options_;
   absl::flat_hash_map<std::string, CallPtr> calls_;
+  size_t lingering_ = 0;  // ended calls in calls_
+  size_t routing_backlog_ = 0;
+  absl::Duration routing_delay_;  // moving average of INVITE -> routing answer
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

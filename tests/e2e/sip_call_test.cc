@@ -163,9 +163,67 @@ std::vector<int> RegisterSha256(int server_port, const std::string& user,
   return statuses;
 }
 
-// An agent's phone placing a call (SHA-256 digest, as RegisterSha256): INVITE to `dialled` in
-// the tenant's domain, answering the 407 challenge; when answered, ACK and after `talk` BYE.
-// Returns the final statuses of the INVITEs (e.g. {407, 200}) and the BYE's (when sent).
+constexpr char kPhoneSdp[] =
+    "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
+
+// An agent's phone dialling `dialled` in the tenant's domain on `dialog` (loop thread): INVITE,
+// the 407 challenge answered with SHA-256 digest (as RegisterSha256), the answer ACKed. Every
+// final status goes to `statuses` (e.g. {407, 200}); `on_final` gets the last one.
+void DialFromPhone(::sb::sip::Stack& stack, const ::sb::sip::DialogPtr& dialog, int server_port,
+                   const std::string& user, const std::string& password, const std::string& dialled,
+                   std::vector<::sb::sip::ClientTransactionPtr>& sent, std::vector<int>& statuses,
+                   std::function<void(const ::sb::sip::Message&)> on_final) {
+  namespace sip = ::sb::sip;
+  const std::string uri = absl::StrCat("sip:", dialled, "@", kDomain);
+  const std::string hop = absl::StrCat("sip:127.0.0.1:", server_port);
+  auto state = std::make_shared<std::pair<bool, bool>>(false, false);  // challenged, answered
+  auto invite = std::make_shared<std::function<void(const std::string&)>>();
+  *invite = [&stack, dialog, uri, hop, &sent, &statuses, user, password, state, invite,
+             on_final](const std::string& authorization) {
+    std::vector<sip::Header> headers;
+    if (!authorization.empty()) headers.push_back({"Proxy-Authorization", authorization});
+    auto tx =
+        dialog->Send({.method = "INVITE",
+                      .request_uri = uri,
+                      .next_hop = hop,
+                      .headers = headers,
+                      .contact = stack.ContactFor("udp"),
+                      .content_type = "application/sdp",
+                      .body = kPhoneSdp},
+                     [dialog, uri, user, password, state, invite, on_final,
+                      &statuses](const sip::Message& response) {
+                       if (response.status() < 200) return;
+                       if (response.status() < 300 && state->second) {
+                         dialog->Ack(response);  // a retransmitted 200
+                         return;
+                       }
+                       statuses.push_back(response.status());
+                       if (response.status() == 407 && !state->first) {
+                         state->first = true;
+                         std::string challenge;
+                         for (const std::string& c : response.headers("Proxy-Authenticate")) {
+                           if (absl::StrContains(c, "SHA-256")) challenge = c;
+                         }
+                         (*invite)(Sha256Answer(challenge, user, password, "INVITE", uri, "c1"));
+                         return;
+                       }
+                       if (response.status() < 300) {
+                         dialog->Establish(response);
+                         dialog->Ack(response);
+                         state->second = true;
+                       }
+                       *invite = nullptr;  // breaks the reference cycle
+                       on_final(response);
+                     });
+    REQUIRE(tx.ok());
+    sent.push_back(*tx);
+  };
+  (*invite)("");
+}
+
+// An agent's phone placing a call: DialFromPhone, and when answered BYE after `talk`. Returns the
+// final statuses of the INVITEs (e.g. {407, 200}) and the BYE's (when sent).
 struct PhoneCallResult {
   std::vector<int> invites;
   int bye = 0;
@@ -183,68 +241,27 @@ PhoneCallResult PhoneCall(int server_port, const std::string& user, const std::s
   std::vector<sip::ClientTransactionPtr> sent;
   std::unique_ptr<sip::Timer> hangup;
   const std::string from = absl::StrCat("<sip:", user, "@", kDomain, ">");
-  const std::string uri = absl::StrCat("sip:", dialled, "@", kDomain);
-  const std::string hop = absl::StrCat("sip:127.0.0.1:", server_port);
-  const std::string sdp =
-      "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
-      "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
-  std::function<void(const std::string&)> invite;
-  bool answered_challenge = false;
-  bool answered = false;
-  auto on_response = [&](const sip::Message& response) {
-    if (response.status() < 200) return;
-    if (response.status() >= 300) result.invites.push_back(response.status());
-    if (response.status() == 407 && !answered_challenge) {
-      answered_challenge = true;
-      std::string challenge;
-      for (const std::string& c : response.headers("Proxy-Authenticate")) {
-        if (absl::StrContains(c, "SHA-256")) challenge = c;
-      }
-      invite(Sha256Answer(challenge, user, password, "INVITE", uri, "c1"));
-      return;
-    }
-    if (response.status() >= 300) {
-      done.Notify();
-      return;
-    }
-    if (answered) {
-      dialog->Ack(response);  // a retransmitted 200
-      return;
-    }
-    answered = true;
-    result.invites.push_back(200);
-    dialog->Establish(response);
-    dialog->Ack(response);
-    hangup = (*stack)->After(talk, [&] {
-      auto bye = dialog->Send({.method = "BYE"}, [&](const sip::Message& r) {
-        if (r.status() < 200) return;
-        result.bye = r.status();
-        done.Notify();
-      });
-      REQUIRE(bye.ok());
-      sent.push_back(*bye);
-    });
-  };
-  invite = [&](const std::string& authorization) {
-    std::vector<sip::Header> headers;
-    if (!authorization.empty()) headers.push_back({"Proxy-Authorization", authorization});
-    auto tx = dialog->Send({.method = "INVITE",
-                            .request_uri = uri,
-                            .next_hop = hop,
-                            .headers = headers,
-                            .contact = (*stack)->ContactFor("udp"),
-                            .content_type = "application/sdp",
-                            .body = sdp},
-                           on_response);
-    REQUIRE(tx.ok());
-    sent.push_back(*tx);
-  };
   (*stack)->Post([&] {
-    auto d =
-        sip::Dialog::Create(**stack, {.from = from, .to = absl::StrCat("<", uri, ">")}, nullptr);
+    auto d = sip::Dialog::Create(
+        **stack, {.from = from, .to = absl::StrCat("<sip:", dialled, "@", kDomain, ">")}, nullptr);
     REQUIRE(d.ok());
     dialog = *d;
-    invite("");
+    DialFromPhone(**stack, dialog, server_port, user, password, dialled, sent, result.invites,
+                  [&](const sip::Message& response) {
+                    if (response.status() >= 300) {
+                      done.Notify();
+                      return;
+                    }
+                    hangup = (*stack)->After(talk, [&] {
+                      auto bye = dialog->Send({.method = "BYE"}, [&](const sip::Message& r) {
+                        if (r.status() < 200) return;
+                        result.bye = r.status();
+                        done.Notify();
+                      });
+                      REQUIRE(bye.ok());
+                      sent.push_back(*bye);
+                    });
+                  });
   });
   CHECK(done.WaitForNotificationWithTimeout(absl::Seconds(15)));
   (*stack)->Stop([&] {
@@ -254,6 +271,149 @@ PhoneCallResult PhoneCall(int server_port, const std::string& user, const std::s
   });
   return result;
 }
+
+// "a@b;c=d" -> "a%40b%3Bc%3Dd": a value for a header inside a SIP URI (RFC 3261 §19.1.1).
+std::string UriEscape(std::string_view in) {
+  std::string out;
+  for (char c : in) {
+    if (absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+        std::string_view("-_.!~*'()").find(c) != std::string_view::npos) {
+      out.push_back(c);
+    } else {
+      absl::StrAppend(&out, "%", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
+    }
+  }
+  return out;
+}
+
+// The transferring agent's phone in an attended transfer (a SIPp scenario holds one dialog; this
+// needs two): it answers the carrier's call on `port`, dials `colleague` (the consultation) and,
+// once they answer, REFERs the caller to them with Replaces naming the consultation. On the
+// final NOTIFY it hangs up both calls, as RFC 5589 §7 has the transferor do.
+class AttendedTransferor {
+ public:
+  struct Result {
+    std::vector<int> consult;  // final statuses of the consultation's INVITEs
+    int refer = 0;
+    std::vector<std::string> sipfrags;  // NOTIFY bodies
+    int bye_caller = 0;
+    int bye_consult = 0;  // 200, or 481 when the consultation was ended first
+  };
+
+  AttendedTransferor(int port, int server_port, std::string user, std::string password,
+                     std::string colleague)
+      : server_port_(server_port),
+        user_(std::move(user)),
+        password_(std::move(password)),
+        colleague_(std::move(colleague)) {
+    namespace sip = ::sb::sip;
+    auto stack =
+        sip::Stack::Start({.port = port}, [this](sip::ServerTransactionPtr tx) { OnCall(tx); });
+    REQUIRE(stack.ok());
+    stack_ = *std::move(stack);
+  }
+
+  Result Wait() {
+    CHECK(done_.WaitForNotificationWithTimeout(absl::Seconds(20)));
+    stack_->Stop([this] {
+      sent_.clear();
+      incoming_.reset();
+      caller_.reset();
+      consult_.reset();
+    });
+    return result_;
+  }
+
+ private:
+  void OnCall(::sb::sip::ServerTransactionPtr tx) {
+    namespace sip = ::sb::sip;
+    if (tx->request().method() != "INVITE" || caller_ != nullptr) {
+      tx->Reply(481);
+      return;
+    }
+    auto d = sip::Dialog::Accept(
+        *stack_, *tx, [this](sip::ServerTransactionPtr in) { OnCallerDialog(std::move(in)); });
+    REQUIRE(d.ok());
+    caller_ = *d;
+    incoming_ = tx;
+    tx->OnAck([this](const sip::Message&) {
+      if (consult_ != nullptr) return;
+      auto c =
+          sip::Dialog::Create(*stack_,
+                              {.from = absl::StrCat("<sip:", user_, "@", kDomain, ">"),
+                               .to = absl::StrCat("<sip:", colleague_, "@", kDomain, ">")},
+                              [this](sip::ServerTransactionPtr in) {
+                                in->Reply(200);  // the BYE that ends the consultation
+                                if (in->request().method() == "BYE" && result_.bye_consult == 0)
+                                  Closed(200);
+                              });
+      REQUIRE(c.ok());
+      consult_ = *c;
+      DialFromPhone(*stack_, consult_, server_port_, user_, password_, colleague_, sent_,
+                    result_.consult, [this](const sip::Message& r) {
+                      if (r.status() < 300) Refer();
+                    });
+    });
+    tx->Reply(180);
+    tx->Reply(200, "OK",
+              {.contact = stack_->ContactFor("udp"),
+               .content_type = "application/sdp",
+               .body = kPhoneSdp});
+  }
+
+  void Refer() {
+    const std::string replaces =
+        absl::StrCat(consult_->call_id(), ";to-tag=", consult_->remote_tag(),
+                     ";from-tag=", consult_->local_tag());
+    auto tx = caller_->Send(
+        {.method = "REFER",
+         .headers = {{"Refer-To", absl::StrCat("<sip:", colleague_, "@", kDomain,
+                                               "?Replaces=", UriEscape(replaces), ">")},
+                     {"Referred-By", absl::StrCat("<sip:", user_, "@", kDomain, ">")}},
+         .contact = stack_->ContactFor("udp")},
+        [this](const ::sb::sip::Message& r) {
+          if (r.status() >= 200) result_.refer = r.status();
+        });
+    REQUIRE(tx.ok());
+    sent_.push_back(*tx);
+  }
+
+  void OnCallerDialog(::sb::sip::ServerTransactionPtr in) {
+    const std::string_view method = in->request().method();
+    if (method == "ACK") return;
+    in->Reply(200);
+    if (method != "NOTIFY") return;
+    const std::string frag(in->request().body());
+    result_.sipfrags.push_back(frag);
+    if (!absl::StartsWith(frag, "SIP/2.0 200")) return;
+    auto bye = caller_->Send({.method = "BYE"}, [this](const ::sb::sip::Message& r) {
+      if (r.status() < 200) return;
+      result_.bye_caller = r.status();
+      if (result_.bye_consult != 0) done_.Notify();
+    });
+    REQUIRE(bye.ok());
+    sent_.push_back(*bye);
+    auto bye_consult = consult_->Send({.method = "BYE"}, [this](const ::sb::sip::Message& r) {
+      if (r.status() >= 200 && result_.bye_consult == 0) Closed(r.status());
+    });
+    REQUIRE(bye_consult.ok());
+    sent_.push_back(*bye_consult);
+  }
+
+  void Closed(int status) {
+    result_.bye_consult = status;
+    if (result_.bye_caller != 0) done_.Notify();
+  }
+
+  const int server_port_;
+  const std::string user_, password_, colleague_;
+  std::unique_ptr<::sb::sip::Stack> stack_;
+  ::sb::sip::ServerTransactionPtr incoming_;
+  ::sb::sip::DialogPtr caller_, consult_;
+  std::vector<::sb::sip::ClientTransactionPtr> sent_;
+  Result result_;
+  absl::Notification done_;
+};
 
 struct SipWorld {
   std::unique_ptr<Running> r;
@@ -692,6 +852,78 @@ TEST_CASE("blind transfer: the agent REFERs the caller to a colleague, who answe
   const auto live = w.LiveState(call_id);
   REQUIRE(live.agent_user_ids_size() == 1);
   CHECK(live.agent_user_ids(0) == agent2.user_id);
+}
+
+TEST_CASE("attended transfer: the agent consults a colleague, then REFERs with Replaces",
+          "[e2e][sip]") {
+  SipWorld w;
+  SipWorld::Agent agent2 = w.AddAgent("agent2", ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY);
+  w.AsAdmin([&](grpc::ClientContext& ctx) {  // agent2 out of the hunt: agent1 answers
+    ov1::SetProjectSelectionRequest req;
+    req.set_user_id(agent2.user_id);
+    ov1::ProjectSelection selection;
+    return w.org->SetProjectSelection(&ctx, req, &selection);
+  });
+  SipWorld::Agent agent1{w.agent_id, w.extension, w.sip_password};
+  const int agent1_port = w.RegisterPhone(agent1);
+  auto colleague = Phone("agent_replaced.xml", w.RegisterPhone(agent2), w.r->sip_port);
+  AttendedTransferor transferor(agent1_port, w.r->sip_port, agent1.extension, agent1.password,
+                                agent2.extension);
+  CHECK(CarrierCalls(w, "carrier_transferred.xml") == 0);
+  const AttendedTransferor::Result phone = transferor.Wait();
+  RequireExit(colleague, "agent2's phone: consultation, the offerless re-INVITE, the BYE");
+  CHECK(phone.consult == std::vector<int>{407, 200});
+  CHECK(phone.refer == 202);
+  REQUIRE(phone.sipfrags.size() == 2);
+  CHECK(absl::StartsWith(phone.sipfrags[0], "SIP/2.0 100"));
+  CHECK(absl::StartsWith(phone.sipfrags[1], "SIP/2.0 200"));
+  CHECK(phone.bye_caller == 200);
+  CHECK((phone.bye_consult == 200 || phone.bye_consult == 481));
+
+  // Two calls: the customer's, which agent2 now has, and the consultation, ended by the join.
+  std::map<std::string, std::vector<cv1::Event>> calls;
+  REQUIRE(Eventually([&] {
+    calls = w.CallEvents();
+    return calls.size() == 2 && std::all_of(calls.begin(), calls.end(), [](const auto& c) {
+             return !c.second.empty() && c.second.back().type() == cv1::EVENT_TYPE_CALL_ENDED;
+           });
+  }));
+  std::string customer_call, consult_call;
+  for (const auto& [id, events] : calls) {
+    (events[0].call().created().origin() == cv1::CallEvent::Created::ORIGIN_TRUNK ? customer_call
+                                                                                  : consult_call) =
+        id;
+  }
+  REQUIRE(!customer_call.empty());
+  REQUIRE(!consult_call.empty());
+  const auto& customer = calls[customer_call];
+  CHECK(Types(customer) ==
+        std::vector<cv1::EventType>{cv1::EVENT_TYPE_CALL_CREATED, cv1::EVENT_TYPE_CALL_RINGING,
+                                    cv1::EVENT_TYPE_CALL_ANSWERED, cv1::EVENT_TYPE_CALL_TRANSFERRED,
+                                    cv1::EVENT_TYPE_CALL_ANSWERED, cv1::EVENT_TYPE_CALL_ENDED});
+  REQUIRE(customer.size() == 6);
+  CHECK(customer[2].call().answered().agent_user_id() == agent1.user_id);
+  const auto& transferred = customer[3].call().transferred();
+  CHECK(transferred.type() == cv1::TRANSFER_TYPE_ATTENDED);
+  CHECK(transferred.by_user_id() == agent1.user_id);
+  CHECK(transferred.to_user_id() == agent2.user_id);
+  CHECK(transferred.consult_call_id() == consult_call);
+  CHECK(customer[4].call().answered().agent_user_id() == agent2.user_id);
+  CHECK(customer[5].call().ended().hangup_by() == cv1::HANGUP_PARTY_CUSTOMER);
+  CHECK(customer[5].call().ended().outcome() == cv1::CALL_OUTCOME_ANSWERED);
+
+  const auto& consult = calls[consult_call];
+  CHECK(Types(consult) ==
+        std::vector<cv1::EventType>{cv1::EVENT_TYPE_CALL_CREATED, cv1::EVENT_TYPE_CALL_RINGING,
+                                    cv1::EVENT_TYPE_CALL_ANSWERED, cv1::EVENT_TYPE_CALL_ENDED});
+  CHECK(consult[0].call().direction() == cv1::CALL_DIRECTION_INTERNAL);
+  CHECK(consult.back().call().ended().cause() == cv1::HANGUP_CAUSE_TRANSFERRED);
+
+  const auto live = w.LiveState(customer_call);
+  CHECK(live.state() == cv1::CALL_STATE_ENDED);
+  REQUIRE(live.agent_user_ids_size() == 1);
+  CHECK(live.agent_user_ids(0) == agent2.user_id);
+  CHECK(w.LiveState(consult_call).state() == cv1::CALL_STATE_ENDED);
 }
 
 TEST_CASE("registrations expire", "[e2e][sip]") {
