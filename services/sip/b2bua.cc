@@ -10,6 +10,7 @@
 #include "absl/strings/strip.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/common/ids.h"
+#include "libs/sip/sdp.h"
 #include "spdlog/spdlog.h"
 
 namespace sb::sip {
@@ -39,8 +40,10 @@ struct Branch {
   bool retired = false;
   absl::Time created_at;
   // The session description of its 2xx: what to fall back to when an attended transfer fails.
+  // (Updated by each offer or answer it sends later.)
   std::string sdp_type;
   std::string sdp;
+  SdpOrigin origin;                         // of the descriptions we send it
   std::vector<ClientTransactionPtr> other;  // BYEs, relayed requests
 };
 
@@ -83,8 +86,10 @@ struct Call {
   ServerTransactionPtr invite;
   DialogPtr a_dialog;
   std::string a_leg_id;
+  // The caller's session description: its first offer, then each it sends (RFC 3264).
   std::string offer_type;
   std::string offer;
+  SdpOrigin a_origin;  // of the descriptions we send the caller
   bool provisional_sent = false;
   int a_final = 0;
 
@@ -105,6 +110,8 @@ struct Call {
   // targets are invited without SDP (their answer's offer then goes to the caller, RFC 3725).
   Branch* transferor = nullptr;
   bool delayed_offer = false;
+  // The transferor REFERred (and so is told of progress by NOTIFY); one asked over gRPC is not.
+  bool transferor_subscribed = false;
   std::vector<std::unique_ptr<Timer>> timers;  // one-off timers that live with the call
 };
 
@@ -883,13 +890,15 @@ void CallManager::SendBranch(const CallPtr& call, size_t target_index,
   for (const auto& [name, value] : target.headers()) headers.push_back({name, value});
   const bool tcp = absl::StrContains(next_hop, "transport=tcp") ||
                    absl::StrContains(request_uri, "transport=tcp");
+  // A transfer target is invited without an offer: its offer goes to the caller (RFC 3725).
+  const bool offerless = call->offer.empty() || call->delayed_offer;
   auto sent = b->dialog->Send({.method = "INVITE",
                                .request_uri = request_uri,
                                .next_hop = next_hop,
                                .headers = std::move(headers),
                                .contact = stack_.ContactFor(tcp ? "tcp" : "udp"),
-                               .content_type = call->offer.empty() ? "" : call->offer_type,
-                               .body = call->offer},
+                               .content_type = offerless ? "" : call->offer_type,
+                               .body = offerless ? "" : ToBranch(*b, call->offer)},
                               [this, weak, b](const Message& response) {
                                 if (auto c = weak.lock()) OnBranchResponse(c, b, response);
                               });
@@ -932,7 +941,7 @@ void CallManager::OnBranchResponse(const CallPtr& call, Branch* b, const Message
       ReplyOptions options;
       if (early_media) {
         options.content_type = response.content_type();
-        options.body = std::string(response.body());
+        options.body = ToCaller(*call, response.body());
       }
       call->invite->Reply(code == 183 ? 183 : 180, "", options);
     }
@@ -978,7 +987,7 @@ void CallManager::OnBranchResponse(const CallPtr& call, Branch* b, const Message
     call->invite->Reply(200, "OK",
                         {.contact = stack_.ContactFor(call->a_transport == "tcp" ? "tcp" : "udp"),
                          .content_type = response.body().empty() ? "" : response.content_type(),
-                         .body = std::string(response.body())});
+                         .body = ToCaller(*call, response.body())});
     std::weak_ptr<Call> weak = call;
     call->max_timer = stack_.After(call->max_duration, [this, weak] {
       if (auto c = weak.lock())
@@ -1190,32 +1199,49 @@ void CallManager::Relay(const CallPtr& call, bool from_caller, ServerTransaction
   std::weak_ptr<Call> weak = call;
   std::weak_ptr<ServerTransaction> weak_tx = tx;
   DialogPtr other_dialog = from_caller ? call->answered->dialog : call->a_dialog;
+  Branch* target = call->answered;
+  // Session descriptions (INVITE, UPDATE; not INFO bodies) are the sender's, restamped per leg.
+  const bool sdp = (method == "INVITE" || method == "UPDATE") && req.content_type() == kSdp;
+  std::string body(req.body());
+  if (sdp && !body.empty()) body = from_caller ? ToBranch(*target, body) : ToCaller(*call, body);
   auto sent = other.Send(
       {.method = method,
        .headers = std::move(headers),
        .contact =
            method == "INVITE" || method == "UPDATE" ? stack_.ContactFor(tcp ? "tcp" : "udp") : "",
        .content_type = req.body().empty() ? "" : req.content_type(),
-       .body = std::string(req.body())},
-      [this, weak, weak_tx, other_dialog, method](const Message& response) {
+       .body = std::move(body)},
+      [this, weak, weak_tx, other_dialog, method, from_caller, target](const Message& response) {
         auto c = weak.lock();
         if (method == "INVITE" && response.status() >= 200 && response.status() < 300) {
           other_dialog->Ack(response);
         }
         auto in = weak_tx.lock();
         if (c == nullptr || in == nullptr || response.status() < 200) return;
+        std::string answer(response.body());
+        const bool ok = response.status() < 300;
+        if (ok && (method == "INVITE" || method == "UPDATE")) {
+          // Both sides' current descriptions, for later transfers and holds.
+          const std::string offer(in->request().body());
+          std::string& requester = from_caller ? c->offer : target->sdp;
+          std::string& answerer = from_caller ? target->sdp : c->offer;
+          if (!offer.empty() && in->request().content_type() == kSdp) requester = offer;
+          if (!answer.empty() && response.content_type() == kSdp) {
+            answerer = answer;
+            answer = from_caller ? ToCaller(*c, answer) : ToBranch(*target, answer);
+          }
+        }
         in->Reply(response.status(), response.phrase(),
                   {.contact = method == "INVITE" || method == "UPDATE"
                                   ? stack_.ContactFor(c->a_transport == "tcp" ? "tcp" : "udp")
                                   : "",
                    .content_type = response.body().empty() ? "" : response.content_type(),
-                   .body = std::string(response.body())});
+                   .body = std::move(answer)});
         std::erase(c->pending_in, in);
         // Hold and resume show on the live state: a=sendonly / a=inactive from the holder.
         if (method == "INVITE") {
           const std::string offer(in->request().body());
-          const bool held =
-              absl::StrContains(offer, "a=sendonly") || absl::StrContains(offer, "a=inactive");
+          const bool held = IsHold(offer);
           const cv1::CallState next = held ? cv1::CALL_STATE_HELD : cv1::CALL_STATE_ANSWERED;
           if (next != c->state && response.status() < 300) {
             c->state = next;
@@ -1242,7 +1268,10 @@ void CallManager::Relay(const CallPtr& call, bool from_caller, ServerTransaction
 
 void CallManager::NotifyTransferor(const CallPtr& call, Branch* transferor, int status,
                                    bool final) {
-  if (transferor == nullptr || transferor->gone || transferor->dialog == nullptr) return;
+  if (transferor == nullptr || transferor->gone || transferor->dialog == nullptr ||
+      !call->transferor_subscribed) {
+    return;
+  }
   const std::string phrase(StatusPhrase(status));
   auto sent = transferor->dialog->Send(
       {.method = "NOTIFY",
@@ -1281,6 +1310,7 @@ void CallManager::OnRefer(const CallPtr& call, Branch* b, ServerTransactionPtr t
     return;
   }
   tx->Reply(202, "Accepted");
+  call->transferor_subscribed = true;
   NotifyTransferor(call, b, 100, false);
   rv1::ReportCallEventRequest report;
   report.set_call_id(call->id);
@@ -1351,7 +1381,7 @@ void CallManager::CompleteTransfer(const CallPtr& call, Branch* target, const Me
       {.method = "INVITE",
        .contact = stack_.ContactFor(call->a_transport == "tcp" ? "tcp" : "udp"),
        .content_type = offer.body().empty() ? "" : offer.content_type(),
-       .body = std::string(offer.body())},
+       .body = ToCaller(*call, offer.body())},
       [this, weak, target, offer](const Message& response) {
         auto c = weak.lock();
         if (c == nullptr || response.status() < 200) return;
@@ -1368,7 +1398,9 @@ void CallManager::CompleteTransfer(const CallPtr& call, Branch* target, const Me
         c->a_dialog->Ack(response);
         if (!target->awaiting_answer) return;  // a retransmitted 2xx
         target->awaiting_answer = false;
-        target->dialog->Ack(offer, response.content_type(), response.body());
+        c->offer_type = response.content_type();
+        c->offer = std::string(response.body());
+        target->dialog->Ack(offer, response.content_type(), ToBranch(*target, response.body()));
         RetireTransferor(c);
         c->delayed_offer = false;
         c->state = cv1::CALL_STATE_ANSWERED;
@@ -1385,18 +1417,29 @@ void CallManager::RetireTransferor(const CallPtr& call) {
   Branch* transferor = call->transferor;
   call->transferor = nullptr;
   NotifyTransferor(call, transferor, 200, true);
+  const bool subscribed = call->transferor_subscribed;
+  call->transferor_subscribed = false;
   if (transferor == nullptr || transferor->gone) return;
   // The transferor's phone hangs up on the final NOTIFY (RFC 5589); one that does not gets a BYE
-  // shortly after.
+  // shortly after. One that never REFERred (a transfer asked over gRPC) gets it at once.
   transferor->retired = true;
   std::weak_ptr<Call> weak = call;
-  call->timers.push_back(stack_.After(kTransferorGrace, [weak, transferor] {
-    auto c = weak.lock();
-    if (c == nullptr || transferor->gone) return;
-    transferor->gone = true;
-    auto bye = transferor->dialog->Send({.method = "BYE"}, nullptr);
-    if (bye.ok()) transferor->other.push_back(*bye);
-  }));
+  call->timers.push_back(
+      stack_.After(subscribed ? kTransferorGrace : absl::ZeroDuration(), [weak, transferor] {
+        auto c = weak.lock();
+        if (c == nullptr || transferor->gone) return;
+        transferor->gone = true;
+        auto bye = transferor->dialog->Send({.method = "BYE"}, nullptr);
+        if (bye.ok()) transferor->other.push_back(*bye);
+      }));
+}
+
+std::string CallManager::ToCaller(Call& call, std::string_view sdp) const {
+  return sdp.empty() ? "" : StampOrigin(sdp, call.a_origin, stack_.public_host());
+}
+
+std::string CallManager::ToBranch(Branch& branch, std::string_view sdp) const {
+  return sdp.empty() ? "" : StampOrigin(sdp, branch.origin, stack_.public_host());
 }
 
 cv1::Event CallManager::AnsweredEvent(const Call& call, const Branch& b) const {
@@ -1432,36 +1475,53 @@ void CallManager::OnAttendedRefer(const CallPtr& call, Branch* b, ServerTransact
   const std::string by_user = b->target.agent_user_id();
   // The consultation: the agent's leg of it is the dialog Replaces names, on this node.
   CallPtr consult;
-  Branch* peer = nullptr;  // the target's leg when the agent placed the consultation
   for (const auto& [id, c] : calls_) {
     if (c == call || c->ended || c->answered == nullptr || c->tenant_id != call->tenant_id) {
       continue;
     }
-    if (c->a_dialog != nullptr && c->caller_user_id == by_user && Names(*replaces, *c->a_dialog)) {
+    const bool agent_called =
+        c->a_dialog != nullptr && c->caller_user_id == by_user && Names(*replaces, *c->a_dialog);
+    const bool agent_answered = c->answered->target.agent_user_id() == by_user &&
+                                c->answered->dialog != nullptr &&
+                                Names(*replaces, *c->answered->dialog);
+    if (agent_called || agent_answered) {
       consult = c;
-      peer = c->answered;
-      break;
-    }
-    if (c->answered->target.agent_user_id() == by_user && c->answered->dialog != nullptr &&
-        Names(*replaces, *c->answered->dialog)) {
-      consult = c;  // the target called the agent: its leg is the consultation's caller
       break;
     }
   }
   tx->Reply(202, "Accepted");
+  call->transferor_subscribed = true;
   NotifyTransferor(call, b, 100, false);
   if (consult == nullptr) {
     spdlog::info("sip: call {}: attended transfer names no consultation call of {} here", call->id,
                  by_user);
     NotifyTransferor(call, b, 481, true);
+    call->transferor_subscribed = false;
     return;
   }
+  StartJoin(call, b, consult);
+}
+
+namespace {
+
+// The consultation's leg that is not `by_user`'s: its answered target when the agent placed it
+// (returned), or its caller when the agent answered it (nullptr).
+Branch* ConsultationPeer(const Call& consult, const std::string& by_user) {
+  return consult.caller_user_id == by_user ? consult.answered : nullptr;
+}
+
+}  // namespace
+
+void CallManager::StartJoin(const CallPtr& call, Branch* b, const CallPtr& consult) {
+  Branch* peer = ConsultationPeer(*consult, b->target.agent_user_id());
   // Until the media is re-wired the agent's leg is set aside: its BYE (some phones hang up at
   // once) does not end the call, and requests from the caller wait (491).
   call->transferor = b;
   call->answered = nullptr;
   call->state = cv1::CALL_STATE_TRANSFERRING;
   DialogPtr target = peer != nullptr ? peer->dialog : consult->a_dialog;
+  // What the target had before, to fall back to: its own last offer or answer is not ours to
+  // send back; the agent's description it was talking to is.
   const std::string fallback_type =
       peer != nullptr ? consult->offer_type : consult->answered->sdp_type;
   const std::string fallback = peer != nullptr ? consult->offer : consult->answered->sdp;
@@ -1469,78 +1529,90 @@ void CallManager::OnAttendedRefer(const CallPtr& call, Branch* b, ServerTransact
     bool offered = false;
     std::optional<Message> target_ok;  // the target's 2xx with its offer
     std::string answer_type;
-    std::string answer;
+    std::string answer;  // the caller's answer, as stamped for the target
   };
   auto rw = std::make_shared<Rewiring>();
   std::weak_ptr<Call> weak = call;
   std::weak_ptr<Call> weak_consult = consult;
-  auto sent =
-      target->Send({.method = "INVITE", .contact = stack_.ContactFor("udp")},
-                   [this, weak, weak_consult, target, peer, rw, fallback_type,
-                    fallback](const Message& response) {
-                     if (response.status() < 200) return;
-                     auto c = weak.lock();
-                     if (response.status() >= 300) {
-                       if (c != nullptr && !c->ended) TransferFailed(c, response.status());
-                       return;
-                     }
-                     if (rw->offered) {  // a retransmitted 2xx: ACK it as before
-                       if (rw->target_ok.has_value() && !rw->answer.empty()) {
-                         target->Ack(response, rw->answer_type, rw->answer);
-                       } else if (!rw->target_ok.has_value()) {
-                         target->Ack(response, fallback_type, fallback);
-                       }
-                       return;
-                     }
-                     rw->offered = true;
-                     rw->target_ok = response;
-                     if (c == nullptr || c->ended || response.body().empty()) {
-                       // Nobody to hand the offer to (or no offer): the target keeps its old
-                       // session.
-                       target->Ack(response, fallback_type, fallback);
-                       if (c != nullptr && !c->ended) TransferFailed(c, 488);
-                       return;
-                     }
-                     auto to_caller = c->a_dialog->Send(
-                         {.method = "INVITE",
-                          .contact = stack_.ContactFor(c->a_transport == "tcp" ? "tcp" : "udp"),
-                          .content_type = response.content_type(),
-                          .body = std::string(response.body())},
-                         [this, weak, weak_consult, target, peer, rw, fallback_type,
-                          fallback](const Message& answer) {
-                           if (answer.status() < 200 || !rw->target_ok.has_value()) return;
-                           auto cc = weak.lock();
-                           if (answer.status() >= 300) {
-                             target->Ack(*rw->target_ok, fallback_type, fallback);
-                             rw->target_ok.reset();
-                             if (cc != nullptr && !cc->ended) TransferFailed(cc, answer.status());
-                             return;
-                           }
-                           if (cc == nullptr) return;
-                           cc->a_dialog->Ack(answer);
-                           if (!rw->answer.empty()) return;  // a retransmitted 2xx
-                           rw->answer_type = answer.content_type();
-                           rw->answer = std::string(answer.body());
-                           target->Ack(*rw->target_ok, rw->answer_type, rw->answer);
-                           if (cc->ended) return;
-                           CallPtr consultation = weak_consult.lock();
-                           if (consultation == nullptr || consultation->ended ||
-                               (peer != nullptr ? consultation->answered != peer
-                                                : consultation->a_dialog != target)) {
-                             // The target hung up meanwhile: the agent keeps the caller (and
-                             // re-INVITEs them back when taking them off hold).
-                             TransferFailed(cc, 487);
-                             return;
-                           }
-                           JoinConsultation(cc, consultation, peer);
-                         });
-                     if (!to_caller.ok()) {
-                       target->Ack(response, fallback_type, fallback);
-                       TransferFailed(c, 500);
-                       return;
-                     }
-                     c->a_requests.push_back(*to_caller);
-                   });
+  // The target's leg's origin, while the consultation is there (afterwards the leg is ours).
+  auto stamp = [this, weak_consult, peer](std::string_view body) {
+    CallPtr c = weak_consult.lock();
+    if (c == nullptr) return std::string(body);
+    return peer != nullptr ? ToBranch(*peer, body) : ToCaller(*c, body);
+  };
+  auto ack_fallback = [target, fallback_type, fallback, stamp](const Message& ok) {
+    target->Ack(ok, fallback.empty() ? "" : fallback_type, fallback.empty() ? "" : stamp(fallback));
+  };
+  auto sent = target->Send(
+      {.method = "INVITE", .contact = stack_.ContactFor("udp")},
+      [this, weak, weak_consult, target, peer, rw, ack_fallback, stamp](const Message& response) {
+        if (response.status() < 200) return;
+        auto c = weak.lock();
+        if (response.status() >= 300) {
+          if (c != nullptr && !c->ended) TransferFailed(c, response.status());
+          return;
+        }
+        if (rw->offered) {  // a retransmitted 2xx: ACK it as before
+          if (!rw->answer.empty()) {
+            target->Ack(response, rw->answer_type, rw->answer);
+          } else if (!rw->target_ok.has_value()) {
+            ack_fallback(response);
+          }
+          return;
+        }
+        rw->offered = true;
+        rw->target_ok = response;
+        if (c == nullptr || c->ended || response.body().empty()) {
+          // Nobody to hand the offer to (or no offer): the target keeps its old session.
+          ack_fallback(response);
+          rw->target_ok.reset();
+          if (c != nullptr && !c->ended) TransferFailed(c, 488);
+          return;
+        }
+        auto to_caller = c->a_dialog->Send(
+            {.method = "INVITE",
+             .contact = stack_.ContactFor(c->a_transport == "tcp" ? "tcp" : "udp"),
+             .content_type = response.content_type(),
+             .body = ToCaller(*c, response.body())},
+            [this, weak, weak_consult, target, peer, rw, ack_fallback,
+             stamp](const Message& answer) {
+              if (answer.status() < 200 || !rw->target_ok.has_value()) return;
+              auto cc = weak.lock();
+              if (answer.status() >= 300) {
+                ack_fallback(*rw->target_ok);
+                rw->target_ok.reset();
+                if (cc != nullptr && !cc->ended) TransferFailed(cc, answer.status());
+                return;
+              }
+              if (cc == nullptr) return;
+              cc->a_dialog->Ack(answer);
+              if (!rw->answer.empty()) return;  // a retransmitted 2xx
+              rw->answer_type = answer.content_type();
+              rw->answer = stamp(answer.body());
+              target->Ack(*rw->target_ok, rw->answer_type, rw->answer);
+              cc->offer_type = answer.content_type();
+              cc->offer = std::string(answer.body());
+              if (cc->ended) return;
+              CallPtr consultation = weak_consult.lock();
+              if (consultation == nullptr || consultation->ended ||
+                  (peer != nullptr ? consultation->answered != peer
+                                   : consultation->a_dialog != target)) {
+                // The target hung up meanwhile: the agent keeps the caller (and re-INVITEs them
+                // back when taking them off hold).
+                TransferFailed(cc, 487);
+                return;
+              }
+              JoinConsultation(cc, consultation, peer, rw->target_ok->content_type(),
+                               std::string(rw->target_ok->body()));
+            });
+        if (!to_caller.ok()) {
+          ack_fallback(response);
+          rw->target_ok.reset();
+          TransferFailed(c, 500);
+          return;
+        }
+        c->a_requests.push_back(*to_caller);
+      });
   if (!sent.ok()) {
     TransferFailed(call, 500);
     return;
@@ -1548,7 +1620,8 @@ void CallManager::OnAttendedRefer(const CallPtr& call, Branch* b, ServerTransact
   (peer != nullptr ? peer->other : consult->a_requests).push_back(*sent);
 }
 
-void CallManager::JoinConsultation(const CallPtr& call, const CallPtr& consult, Branch* peer) {
+void CallManager::JoinConsultation(const CallPtr& call, const CallPtr& consult, Branch* peer,
+                                   const std::string& sdp_type, const std::string& sdp) {
   Branch* transferor = call->transferor;
   std::unique_ptr<Branch> joined;
   if (peer != nullptr) {
@@ -1575,10 +1648,13 @@ void CallManager::JoinConsultation(const CallPtr& call, const CallPtr& consult, 
       joined->target.mutable_external()->set_trunk_id(consult->trunk_id);
       joined->label = consult->from_number;
     }
+    joined->origin = consult->a_origin;
     consult->a_dialog.reset();
     consult->a_requests.clear();
   }
   Branch* b = joined.get();
+  b->sdp_type = sdp_type;
+  b->sdp = sdp;
   std::weak_ptr<Call> weak = call;
   b->dialog->OnRequest([this, weak, b](ServerTransactionPtr in) {
     if (auto c = weak.lock())
@@ -1624,6 +1700,7 @@ void CallManager::TransferFailed(const CallPtr& call, int code) {
     }
   }
   NotifyTransferor(call, transferor, code, true);
+  call->transferor_subscribed = false;
   if (transferor != nullptr && !transferor->gone) {
     // The agent is still on: the call goes on with them.
     call->answered = transferor;

@@ -123,8 +123,17 @@ class CallManager {
   void RetireTransferor(const CallPtr& call);
   cv1::Event AnsweredEvent(const Call& call, const Branch& b) const;
   void OnAttendedRefer(const CallPtr& call, Branch* agent, ServerTransactionPtr tx);
-  // Moves the transfer target's leg of `consult` into `call` in place of the transferor.
-  void JoinConsultation(const CallPtr& call, const CallPtr& consult, Branch* peer);
+  // Attended transfer: re-wires the media of `call`'s caller and the other party of `consult`
+  // (which `agent`, answered on `call`, is on), then joins them.
+  void StartJoin(const CallPtr& call, Branch* agent, const CallPtr& consult);
+  // Moves the transfer target's leg of `consult` into `call` in place of the transferor: `peer`
+  // (the consultation's answered target), or, when null, the consultation's caller. `sdp` is the
+  // target's current description.
+  void JoinConsultation(const CallPtr& call, const CallPtr& consult, Branch* peer,
+                        const std::string& sdp_type, const std::string& sdp);
+  // A description for one leg, with our o= line for it (libs/sip/sdp.h).
+  std::string ToCaller(Call& call, std::string_view sdp) const;
+  std::string ToBranch(Branch& branch, std::string_view sdp) const;
   void TransferFailed(const CallPtr& call, int code);
   void RejectCaller(const CallPtr& call, int code, cv1::HangupCause cause,
                     const std::string& reason);
