@@ -830,8 +830,10 @@ void Stack::DeferRelease(std::shared_ptr<void> self) { deferred_.push_back(std::
 std::unique_ptr<Timer> Stack::After(absl::Duration delay, absl::AnyInvocable<void()> fn) {
   SB_CHECK(InLoop());
   auto timer = std::unique_ptr<Timer>(new Timer(*this, std::move(fn)));
-  int64_t ms = absl::ToInt64Milliseconds(delay);
-  if (ms < 0) ms = 0;
+  // sofia asserts on a zero duration (su_timer_queue): "now" is the next millisecond. Rounded
+  // up, so that a timer never fires before its delay.
+  int64_t ms = absl::ToInt64Milliseconds(absl::Ceil(delay, absl::Milliseconds(1)));
+  if (ms < 1) ms = 1;
   auto* t =
       su_timer_create(su_root_task(static_cast<su_root_t*>(root_)), static_cast<su_duration_t>(ms));
   SB_CHECK(t != nullptr) << "sofia: su_timer_create failed";

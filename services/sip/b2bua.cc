@@ -9,7 +9,9 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "google/protobuf/util/time_util.h"
+#include "libs/app/rpc_errors.h"
 #include "libs/common/ids.h"
+#include "libs/common/status_macros.h"
 #include "libs/sip/sdp.h"
 #include "spdlog/spdlog.h"
 
@@ -112,6 +114,7 @@ struct Call {
   bool delayed_offer = false;
   // The transferor REFERred (and so is told of progress by NOTIFY); one asked over gRPC is not.
   bool transferor_subscribed = false;
+  bool transfer_requested = false;             // routing has not answered a blind transfer yet
   std::vector<std::unique_ptr<Timer>> timers;  // one-off timers that live with the call
 };
 
@@ -1287,7 +1290,7 @@ void CallManager::NotifyTransferor(const CallPtr& call, Branch* transferor, int 
 
 void CallManager::OnRefer(const CallPtr& call, Branch* b, ServerTransactionPtr tx) {
   const std::string refer_to = tx->request().header("Refer-To");
-  if (call->transferor != nullptr) {
+  if (call->transferor != nullptr || call->transfer_requested) {
     tx->Reply(491, "Request Pending");
     return;
   }
@@ -1312,20 +1315,27 @@ void CallManager::OnRefer(const CallPtr& call, Branch* b, ServerTransactionPtr t
   tx->Reply(202, "Accepted");
   call->transferor_subscribed = true;
   NotifyTransferor(call, b, 100, false);
+  rv1::TransferRequested t;
+  if (absl::StartsWith(target, "+")) {
+    t.set_number(target);
+  } else {
+    t.set_extension(target);
+  }
+  RequestBlindTransfer(call, b, std::move(t));
+}
+
+void CallManager::RequestBlindTransfer(const CallPtr& call, Branch* b, rv1::TransferRequested t) {
   rv1::ReportCallEventRequest report;
   report.set_call_id(call->id);
   report.set_node_id(options_.node_id);
   report.set_tenant_id(call->tenant_id);
   report.set_instruction_sequence(call->sequence);
   *report.mutable_occurred_at() = Stamp(clock_.Now());
-  auto* t = report.mutable_transfer_requested();
-  t->set_type(cv1::TRANSFER_TYPE_BLIND);
-  t->set_by_user_id(by_user);
-  if (absl::StartsWith(target, "+")) {
-    t->set_number(target);
-  } else {
-    t->set_extension(target);
-  }
+  t.set_type(cv1::TRANSFER_TYPE_BLIND);
+  t.set_by_user_id(b->target.agent_user_id());
+  *report.mutable_transfer_requested() = std::move(t);
+  // Until routing answers, a second transfer waits (491 / FailedPrecondition).
+  call->transfer_requested = true;
   const std::string call_id = call->id;
   std::weak_ptr<bool> alive = alive_;
   const bool queued = executor_.TrySubmit([this, alive, call_id, b, report]() {
@@ -1334,8 +1344,12 @@ void CallManager::OnRefer(const CallPtr& call, Branch* b, ServerTransactionPtr t
     stack_.Post([this, alive, call_id, b, next = std::move(next), report] {
       if (alive.expired()) return;
       CallPtr c = Find(call_id);
-      if (c == nullptr || c->answered != b) return;
-      if (!next.ok() || !next->has_next() || !next->next().has_ring()) {
+      if (c == nullptr) return;
+      c->transfer_requested = false;
+      if (c->answered != b) return;
+      if (!next.ok() || !next->has_next() || !next->next().has_ring() ||
+          next->next().ring().steps_size() == 0 ||
+          next->next().ring().steps(0).targets_size() == 0) {
         const int code = next.ok() && next->has_next() && next->next().has_reject()
                              ? next->next().reject().sip_code()
                              : 503;
@@ -1343,6 +1357,7 @@ void CallManager::OnRefer(const CallPtr& call, Branch* b, ServerTransactionPtr t
             "sip: call {}: transfer refused: {}", c->id,
             next.ok() ? next->next().reject().reason() : std::string(next.status().message()));
         NotifyTransferor(c, b, code >= 300 ? code : 503, true);
+        c->transferor_subscribed = false;
         return;
       }
       // Ring the target; the caller stays connected to the agent until it answers.
@@ -1369,7 +1384,11 @@ void CallManager::OnRefer(const CallPtr& call, Branch* b, ServerTransactionPtr t
       StartStep(c, 0);
     });
   });
-  if (!queued) NotifyTransferor(call, b, 503, true);
+  if (!queued) {
+    call->transfer_requested = false;
+    NotifyTransferor(call, b, 503, true);
+    call->transferor_subscribed = false;
+  }
 }
 
 void CallManager::CompleteTransfer(const CallPtr& call, Branch* target, const Message& answer) {
@@ -1708,6 +1727,146 @@ void CallManager::TransferFailed(const CallPtr& call, int code) {
     return;
   }
   End(call, CauseForCode(code), cv1::HANGUP_PARTY_SYSTEM, 0, "TRANSFER_FAILED");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Call control over gRPC (the console, the API, other services)
+
+absl::StatusOr<CallManager::CallPtr> CallManager::Controllable(const std::string& call_id) const {
+  CallPtr call = Find(call_id);
+  if (call == nullptr) return absl::NotFoundError(absl::StrCat("call ", call_id, " not found"));
+  if (call->answered == nullptr || call->transferor != nullptr || call->transfer_requested) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "call ", call_id,
+        call->transferor != nullptr || call->transfer_requested ? " is being transferred"
+                                                                : " is not answered"));
+  }
+  return call;
+}
+
+absl::StatusOr<v1::ActiveCall> CallManager::SetHold(const std::string& call_id,
+                                                    const std::string& leg_id, bool hold,
+                                                    const std::string& by_user) {
+  SB_ASSIGN_OR_RETURN(CallPtr call, Controllable(call_id));
+  Branch* answered = call->answered;
+  // The held party: the named leg, else the customer (the caller of a trunk call, the callee of
+  // an agent's outbound call).
+  bool caller_held;
+  if (leg_id.empty()) {
+    if (call->caller_user_id.empty()) {
+      caller_held = true;
+    } else if (answered->target.agent_user_id().empty()) {
+      caller_held = false;
+    } else {
+      return app::FieldError("leg_id", "REQUIRED",
+                             "a call between two agents has no customer leg: name the leg");
+    }
+  } else if (leg_id == call->a_leg_id || leg_id == answered->leg_id) {
+    caller_held = leg_id == call->a_leg_id;
+  } else {
+    return app::FieldError("leg_id", "NOT_FOUND",
+                           absl::StrCat("call ", call_id, " has no answered leg ", leg_id));
+  }
+  const bool held = call->state == cv1::CALL_STATE_HELD;
+  if (hold && held) return absl::FailedPreconditionError("the call is on hold already");
+  if (!hold && !held) return absl::FailedPreconditionError("the call is not on hold");
+  if (call->offer.empty() || answered->sdp.empty()) {
+    return absl::FailedPreconditionError("the call has no session description to change");
+  }
+  if (!call->pending_in.empty()) {
+    return absl::FailedPreconditionError("an offer/answer exchange is in progress; try again");
+  }
+  // Without a media server there is no music: both sides stop sending (a=inactive) and get
+  // their own directions back on resume. Each side sees the other's description, restamped.
+  const std::string direction = hold ? "inactive" : "sendrecv";
+  const std::string to_caller = WithDirection(answered->sdp, direction);
+  const std::string to_target = WithDirection(call->offer, direction);
+  auto reinvite = [this](DialogPtr dialog, std::string transport, std::string content_type,
+                         std::string body) -> absl::StatusOr<ClientTransactionPtr> {
+    return dialog->Send({.method = "INVITE",
+                         .contact = stack_.ContactFor(transport),
+                         .content_type = std::move(content_type),
+                         .body = std::move(body)},
+                        [dialog](const Message& response) {
+                          if (response.status() >= 200 && response.status() < 300) {
+                            dialog->Ack(response);
+                          } else if (response.status() >= 300) {
+                            spdlog::info("sip: hold/resume re-INVITE refused: {}",
+                                         response.status());
+                          }
+                        });
+  };
+  auto a = reinvite(call->a_dialog, call->a_transport == "tcp" ? "tcp" : "udp", answered->sdp_type,
+                    ToCaller(*call, to_caller));
+  if (a.ok()) call->a_requests.push_back(*a);
+  auto b = reinvite(answered->dialog, "udp", call->offer_type, ToBranch(*answered, to_target));
+  if (b.ok()) answered->other.push_back(*b);
+  if (!a.ok() || !b.ok()) return absl::InternalError("cannot send the re-INVITEs");
+  call->state = hold ? cv1::CALL_STATE_HELD : cv1::CALL_STATE_ANSWERED;
+  cv1::Event e = NewEvent(*call, hold ? cv1::EVENT_TYPE_CALL_HELD : cv1::EVENT_TYPE_CALL_RESUMED);
+  e.mutable_call()->set_leg_id(caller_held ? call->a_leg_id : answered->leg_id);
+  if (hold) {
+    e.mutable_call()->mutable_held()->set_by_user_id(by_user);
+  } else {
+    e.mutable_call()->mutable_resumed()->set_by_user_id(by_user);
+  }
+  if (!by_user.empty()) e.add_user_ids(by_user);
+  Publish(call, {e});
+  return Snapshot(*call, options_.node_id);
+}
+
+absl::StatusOr<v1::ActiveCall> CallManager::Transfer(const v1::TransferCallRequest& request) {
+  SB_ASSIGN_OR_RETURN(CallPtr call, Controllable(request.call_id()));
+  Branch* agent = call->answered;
+  if (!request.leg_id().empty() && request.leg_id() != agent->leg_id) {
+    return absl::FailedPreconditionError(
+        request.leg_id() == call->a_leg_id
+            ? "transferring away from the calling leg is not supported yet; name the answered leg"
+            : absl::StrCat("call ", call->id, " has no answered leg ", request.leg_id()));
+  }
+  if (agent->target.agent_user_id().empty()) {
+    return absl::FailedPreconditionError("only an agent's leg is transferred");
+  }
+  const std::string& by_user = agent->target.agent_user_id();
+  rv1::TransferRequested t;
+  switch (request.target_case()) {
+    case v1::TransferCallRequest::kUserId:
+      t.set_user_id(request.user_id());
+      break;
+    case v1::TransferCallRequest::kExtension:
+      t.set_extension(request.extension());
+      break;
+    case v1::TransferCallRequest::kNumber:
+      t.set_number(request.number());
+      break;
+    case v1::TransferCallRequest::kConsultCallId: {
+      CallPtr consult = Find(request.consult_call_id());
+      if (consult == nullptr || consult->tenant_id != call->tenant_id || consult == call) {
+        return app::FieldError(
+            "consult_call_id", "NOT_FOUND",
+            absl::StrCat("no call ", request.consult_call_id(), " on this node"));
+      }
+      if (consult->answered == nullptr || consult->transferor != nullptr) {
+        return absl::FailedPreconditionError("the consultation call is not answered");
+      }
+      const bool agents = consult->caller_user_id == by_user ||
+                          consult->answered->target.agent_user_id() == by_user;
+      if (!agents) {
+        return app::FieldError("consult_call_id", "NOT_THE_AGENTS",
+                               "the consultation call is not the transferring agent's");
+      }
+      StartJoin(call, agent, consult);
+      return Snapshot(*call, options_.node_id);
+    }
+    case v1::TransferCallRequest::kQueueId:
+    case v1::TransferCallRequest::kFlowId:
+      return absl::UnimplementedError("transfers to queues and call flows come with issue #7");
+    case v1::TransferCallRequest::TARGET_NOT_SET:
+      return app::FieldError("target", "REQUIRED",
+                             "name a user_id, extension, number or consult_call_id");
+  }
+  RequestBlindTransfer(call, agent, std::move(t));
+  return Snapshot(*call, options_.node_id);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -73,6 +73,13 @@ class CallManager {
   // Ends one call at an operator's or service's request. NotFound when it is not (or no longer)
   // on this node. Loop thread.
   absl::Status Hangup(const std::string& call_id, cv1::HangupCause cause);
+  // Puts a call on hold or takes it off (both sides re-INVITEd, a=inactive while held); `leg_id`
+  // empty: the customer's leg. NotFound, FailedPrecondition, InvalidArgument. Loop thread.
+  absl::StatusOr<v1::ActiveCall> SetHold(const std::string& call_id, const std::string& leg_id,
+                                         bool hold, const std::string& by_user);
+  // Transfers the answered agent's caller: blind (routing rings the target as if the agent
+  // dialled it) or attended (joins a consultation call of the agent's). Loop thread.
+  absl::StatusOr<v1::ActiveCall> Transfer(const v1::TransferCallRequest& request);
   // Loop thread.
   size_t active_calls() const { return calls_.size() - lingering_; }
   // New calls waiting for their routing answer, and how long they waited lately. Loop thread.
@@ -123,6 +130,10 @@ class CallManager {
   void RetireTransferor(const CallPtr& call);
   cv1::Event AnsweredEvent(const Call& call, const Branch& b) const;
   void OnAttendedRefer(const CallPtr& call, Branch* agent, ServerTransactionPtr tx);
+  // Asks routing where `agent` transfers the caller to, then rings it.
+  void RequestBlindTransfer(const CallPtr& call, Branch* agent, rv1::TransferRequested t);
+  // A call that call control may change: answered, not being transferred.
+  absl::StatusOr<CallPtr> Controllable(const std::string& call_id) const;
   // Attended transfer: re-wires the media of `call`'s caller and the other party of `consult`
   // (which `agent`, answered on `call`, is on), then joins them.
   void StartJoin(const CallPtr& call, Branch* agent, const CallPtr& consult);

@@ -1,6 +1,7 @@
 #include "services/sip/sip_server.h"
 
 #include "absl/strings/str_cat.h"
+#include "libs/common/status_macros.h"
 #include "spdlog/spdlog.h"
 
 namespace sb::sip {
@@ -75,20 +76,11 @@ void SipServer::Stop() {
 }
 
 absl::Status SipServer::Hangup(const std::string& call_id, cv1::HangupCause cause) {
-  struct Result {
-    absl::Notification done;
-    absl::Status status;
-  };
-  auto result = std::make_shared<Result>();
-  stack_->Post([this, result, call_id, cause] {
-    result->status = calls_ == nullptr ? absl::UnavailableError("SIP is shutting down")
-                                       : calls_->Hangup(call_id, cause);
-    result->done.Notify();
-  });
-  if (!result->done.WaitForNotificationWithTimeout(absl::Seconds(5))) {
-    return absl::UnavailableError("the SIP loop did not answer in 5 s");
-  }
-  return result->status;
+  return WithCalls<bool>([&call_id, cause](CallManager& calls) -> absl::StatusOr<bool> {
+           SB_RETURN_IF_ERROR(calls.Hangup(call_id, cause));
+           return true;
+         })
+      .status();
 }
 
 void SipServer::OnRequest(ServerTransactionPtr tx) {

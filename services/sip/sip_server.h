@@ -4,11 +4,13 @@
 // bounded worker pool for their blocking lookups, and the writer of live call state. Requests
 // outside any dialog are dispatched by method here; in-dialog ones go to the call they belong to.
 
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "libs/common/bounded_executor.h"
 #include "libs/common/clock.h"
 #include "libs/redis/client.h"
@@ -45,6 +47,24 @@ class SipServer {
 
   // Ends a call of this node (from any thread; waits for the loop). NotFound, Unavailable.
   absl::Status Hangup(const std::string& call_id, cv1::HangupCause cause);
+  // Runs `fn` with the call manager on the loop and returns its answer (from any thread; waits
+  // up to 5 s for the loop). Unavailable while shutting down or when the loop does not answer.
+  template <typename T>
+  absl::StatusOr<T> WithCalls(std::function<absl::StatusOr<T>(CallManager&)> fn) {
+    struct Result {
+      absl::Notification done;
+      absl::StatusOr<T> value = absl::UnavailableError("SIP is shutting down");
+    };
+    auto result = std::make_shared<Result>();
+    stack_->Post([this, result, fn = std::move(fn)] {
+      if (calls_ != nullptr) result->value = fn(*calls_);
+      result->done.Notify();
+    });
+    if (!result->done.WaitForNotificationWithTimeout(absl::Seconds(5))) {
+      return absl::UnavailableError("the SIP loop did not answer in 5 s");
+    }
+    return std::move(result->value);
+  }
 
   Stack& stack() { return *stack_; }
   CallStateWriter& state() { return *state_; }

@@ -157,6 +157,26 @@ grpc::Status SipService::GetActiveCall(grpc::ServerContext* context,
   }());
 }
 
+absl::StatusOr<SipServer*> SipService::ControlCall(const Caller& caller, const std::string& call_id,
+                                                   std::string_view what) {
+  SB_ASSIGN_OR_RETURN(v1::ActiveCall call, LoadCall(caller, call_id));
+  const bool supervisor = caller.service || auth::Authorizer::HoldsTenantWide(
+                                                caller.principal, auth::perm::kAgentsSupervise);
+  const bool on_call = std::find(call.agent_user_ids().begin(), call.agent_user_ids().end(),
+                                 caller.principal.user_id) != call.agent_user_ids().end();
+  if (!supervisor && !on_call) {
+    return absl::PermissionDeniedError(
+        absl::StrCat(std::string(what), " others' calls needs agents.supervise"));
+  }
+  SipServer* server = server_.load();
+  if (server == nullptr) return absl::UnavailableError("the SIP transports are not up");
+  if (call.node_id() != server->options().node_id) {
+    return absl::UnavailableError(absl::StrCat("call ", call.call_id(), " is owned by SIP node ",
+                                               call.node_id(), "; ask that node"));
+  }
+  return server;
+}
+
 grpc::Status SipService::HangupCall(grpc::ServerContext* context,
                                     const v1::HangupCallRequest* request,
                                     google::protobuf::Empty* response) {
@@ -166,24 +186,65 @@ grpc::Status SipService::HangupCall(grpc::ServerContext* context,
       return app::FieldError("leg_id", "UNSUPPORTED",
                              "hanging up one leg of a call is not supported yet; leave it empty");
     }
-    SB_ASSIGN_OR_RETURN(v1::ActiveCall call, LoadCall(caller, request->call_id()));
-    const bool supervisor = caller.service || auth::Authorizer::HoldsTenantWide(
-                                                  caller.principal, auth::perm::kAgentsSupervise);
-    const bool on_call = std::find(call.agent_user_ids().begin(), call.agent_user_ids().end(),
-                                   caller.principal.user_id) != call.agent_user_ids().end();
-    if (!supervisor && !on_call) {
-      return absl::PermissionDeniedError("hanging up others' calls needs agents.supervise");
-    }
-    SipServer* server = server_.load();
-    if (server == nullptr) return absl::UnavailableError("the SIP transports are not up");
-    if (call.node_id() != server->options().node_id) {
-      return absl::UnavailableError(absl::StrCat("call ", call.call_id(), " is owned by SIP node ",
-                                                 call.node_id(), "; ask that node"));
-    }
+    SB_ASSIGN_OR_RETURN(SipServer * server, ControlCall(caller, request->call_id(), "hanging up"));
     const cv1::HangupCause cause = request->cause() == cv1::HANGUP_CAUSE_UNSPECIFIED
                                        ? cv1::HANGUP_CAUSE_ADMINISTRATIVE
                                        : request->cause();
-    return server->Hangup(call.call_id(), cause);
+    return server->Hangup(request->call_id(), cause);
+  }());
+}
+
+grpc::Status SipService::HoldCall(grpc::ServerContext* context, const v1::HoldCallRequest* request,
+                                  v1::ActiveCall* response) {
+  return SetHold(*context, request->call_id(), request->leg_id(), true, response);
+}
+
+grpc::Status SipService::ResumeCall(grpc::ServerContext* context,
+                                    const v1::ResumeCallRequest* request,
+                                    v1::ActiveCall* response) {
+  return SetHold(*context, request->call_id(), request->leg_id(), false, response);
+}
+
+grpc::Status SipService::SetHold(grpc::ServerContext& context, const std::string& call_id,
+                                 const std::string& leg_id, bool hold, v1::ActiveCall* response) {
+  return app::ToGrpc(context, [&]() -> absl::Status {
+    SB_ASSIGN_OR_RETURN(Caller caller, Authenticate(context));
+    SB_ASSIGN_OR_RETURN(SipServer * server,
+                        ControlCall(caller, call_id, hold ? "holding" : "resuming"));
+    const std::string by_user = caller.principal.user_id;
+    SB_ASSIGN_OR_RETURN(*response, server->WithCalls<v1::ActiveCall>([&](CallManager& calls) {
+      return calls.SetHold(call_id, leg_id, hold, by_user);
+    }));
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status SipService::TransferCall(grpc::ServerContext* context,
+                                      const v1::TransferCallRequest* request,
+                                      v1::ActiveCall* response) {
+  return app::ToGrpc(*context, [&]() -> absl::Status {
+    SB_ASSIGN_OR_RETURN(Caller caller, Authenticate(*context));
+    if (request->target_case() == v1::TransferCallRequest::kUserId && !IsUuid(request->user_id())) {
+      return app::FieldError("user_id", "NOT_UUID", "must be a user id");
+    }
+    if (request->target_case() == v1::TransferCallRequest::kConsultCallId &&
+        !IsUuid(request->consult_call_id())) {
+      return app::FieldError("consult_call_id", "NOT_UUID", "must be a call id");
+    }
+    if (request->target_case() == v1::TransferCallRequest::kExtension &&
+        (request->extension().empty() || request->extension().size() > 32)) {
+      return app::FieldError("extension", "INVALID", "must be 1 to 32 characters");
+    }
+    if (request->target_case() == v1::TransferCallRequest::kNumber &&
+        (request->number().size() < 2 || request->number()[0] != '+')) {
+      return app::FieldError("number", "NOT_E164", "must be an E.164 number (+...)");
+    }
+    SB_ASSIGN_OR_RETURN(SipServer * server,
+                        ControlCall(caller, request->call_id(), "transferring"));
+    SB_ASSIGN_OR_RETURN(*response, server->WithCalls<v1::ActiveCall>([&](CallManager& calls) {
+      return calls.Transfer(*request);
+    }));
+    return absl::OkStatus();
   }());
 }
 

@@ -48,12 +48,24 @@ class SipService final : public v1::SipService::Service {
                                v1::ListActiveCallsResponse* response) override;
   grpc::Status GetActiveCall(grpc::ServerContext* context, const v1::GetActiveCallRequest* request,
                              v1::ActiveCall* response) override;
+  grpc::Status HoldCall(grpc::ServerContext* context, const v1::HoldCallRequest* request,
+                        v1::ActiveCall* response) override;
+  grpc::Status ResumeCall(grpc::ServerContext* context, const v1::ResumeCallRequest* request,
+                          v1::ActiveCall* response) override;
+  grpc::Status TransferCall(grpc::ServerContext* context, const v1::TransferCallRequest* request,
+                            v1::ActiveCall* response) override;
   grpc::Status HangupCall(grpc::ServerContext* context, const v1::HangupCallRequest* request,
                           google::protobuf::Empty* response) override;
 
  private:
   struct Caller;
   absl::StatusOr<Caller> Authenticate(grpc::ServerContext& context) const;
+  // The SIP server that owns a call `caller` may control (a supervisor, or an agent on it).
+  // NotFound, PermissionDenied, Unavailable (another node's call).
+  absl::StatusOr<SipServer*> ControlCall(const Caller& caller, const std::string& call_id,
+                                         std::string_view what);
+  grpc::Status SetHold(grpc::ServerContext& context, const std::string& call_id,
+                       const std::string& leg_id, bool hold, v1::ActiveCall* response);
   absl::StatusOr<std::vector<v1::ActiveCall>> TenantCalls(const std::string& tenant_id);
   absl::StatusOr<v1::ActiveCall> LoadCall(const Caller& caller, const std::string& call_id);
   bool Sees(const Caller& caller, const v1::ActiveCall& call) const;

@@ -28,7 +28,7 @@
 #include "switchboard/common/v1/events.pb.h"
 #include "switchboard/identity/v1/identity_service.grpc.pb.h"
 #include "switchboard/org/v1/org_service.grpc.pb.h"
-#include "switchboard/sip/v1/sip_service.pb.h"
+#include "switchboard/sip/v1/sip_service.grpc.pb.h"
 #include "tests/e2e/switchboard_process.h"
 
 namespace sb::e2e {
@@ -37,6 +37,7 @@ namespace {
 namespace iv1 = ::switchboard::identity::v1;
 namespace ov1 = ::switchboard::org::v1;
 namespace cv1 = ::switchboard::common::v1;
+namespace sv1 = ::switchboard::sip::v1;
 
 constexpr char kDid[] = "+3612345678";
 constexpr char kDomain[] = "demo.sip.localhost";
@@ -420,6 +421,7 @@ struct SipWorld {
   std::shared_ptr<grpc::Channel> channel;
   std::unique_ptr<iv1::IdentityService::Stub> identity;
   std::unique_ptr<ov1::OrgService::Stub> org;
+  std::unique_ptr<sv1::SipService::Stub> sip;
   std::unique_ptr<redis::Client> redis;
   std::string admin;
   std::string tenant_id;
@@ -462,6 +464,7 @@ struct SipWorld {
                                   grpc::InsecureChannelCredentials());
     identity = iv1::IdentityService::NewStub(channel);
     org = ov1::OrgService::NewStub(channel);
+    sip = sv1::SipService::NewStub(channel);
     auto client = redis::Client::Create({.url = TestRedisUrl()});
     REQUIRE(client.ok());
     redis = *std::move(client);
@@ -616,6 +619,31 @@ struct SipWorld {
     const auto& events = calls.begin()->second;
     for (size_t i = 0; i < events.size(); ++i) CHECK(events[i].call_sequence() == i + 1);
     return *calls.begin();
+  }
+
+  // Takes an agent out of the project's hunt (they selected it on creation).
+  void LeaveHunt(const Agent& a) {
+    AsAdmin([&](grpc::ClientContext& ctx) {
+      ov1::SetProjectSelectionRequest req;
+      req.set_user_id(a.user_id);
+      ov1::ProjectSelection selection;
+      return org->SetProjectSelection(&ctx, req, &selection);
+    });
+  }
+
+  // The tenant's one call in progress, once it is in `state` (via the SIP service's API).
+  sv1::ActiveCall WaitForCall(cv1::CallState state) {
+    sv1::ActiveCall found;
+    REQUIRE(Eventually([&] {
+      sv1::ListActiveCallsResponse calls;
+      grpc::ClientContext ctx;
+      ctx.AddMetadata("authorization", "Bearer " + admin);
+      sv1::ListActiveCallsRequest req;
+      if (!sip->ListActiveCalls(&ctx, req, &calls).ok() || calls.calls_size() != 1) return false;
+      found = calls.calls(0);
+      return found.state() == state;
+    }));
+    return found;
   }
 
   // The live state of a call (kept briefly after its end).
@@ -815,17 +843,31 @@ TEST_CASE("hold and resume: re-INVITEs are relayed to the other leg", "[e2e][sip
                                     cv1::EVENT_TYPE_CALL_RESUMED, cv1::EVENT_TYPE_CALL_ENDED});
 }
 
+// What a blind transfer from agent `from` to `to` leaves: the events in order and `to` on the call.
+void CheckBlindTransfer(SipWorld& w, const SipWorld::Agent& from, const SipWorld::Agent& to) {
+  auto [call_id, events] = w.EndedCall();
+  CHECK(Types(events) ==
+        std::vector<cv1::EventType>{cv1::EVENT_TYPE_CALL_CREATED, cv1::EVENT_TYPE_CALL_RINGING,
+                                    cv1::EVENT_TYPE_CALL_ANSWERED, cv1::EVENT_TYPE_CALL_TRANSFERRED,
+                                    cv1::EVENT_TYPE_CALL_RINGING, cv1::EVENT_TYPE_CALL_ANSWERED,
+                                    cv1::EVENT_TYPE_CALL_ENDED});
+  REQUIRE(events.size() == 7);
+  CHECK(events[2].call().answered().agent_user_id() == from.user_id);
+  CHECK(events[3].call().transferred().type() == cv1::TRANSFER_TYPE_BLIND);
+  CHECK(events[3].call().transferred().by_user_id() == from.user_id);
+  CHECK(events[3].call().transferred().to_user_id() == to.user_id);
+  CHECK(events[5].call().answered().agent_user_id() == to.user_id);
+  CHECK(events[6].call().ended().hangup_by() == cv1::HANGUP_PARTY_CUSTOMER);
+  const auto live = w.LiveState(call_id);
+  REQUIRE(live.agent_user_ids_size() == 1);
+  CHECK(live.agent_user_ids(0) == to.user_id);
+}
+
 TEST_CASE("blind transfer: the agent REFERs the caller to a colleague, who answers", "[e2e][sip]") {
   SipWorld w;
   SipWorld::Agent agent1{w.agent_id, w.extension, w.sip_password};
   SipWorld::Agent agent2 = w.AddAgent("agent2", ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY);
-  // agent2 also selected the project: take them out of the hunt so that agent1 answers first.
-  w.AsAdmin([&](grpc::ClientContext& ctx) {
-    ov1::SetProjectSelectionRequest req;
-    req.set_user_id(agent2.user_id);
-    ov1::ProjectSelection selection;
-    return w.org->SetProjectSelection(&ctx, req, &selection);
-  });
+  w.LeaveHunt(agent2);  // agent2 also selected the project: agent1 answers first
   const int agent1_port = w.RegisterPhone(agent1);
   auto colleague = Phone("agent_answer.xml", w.RegisterPhone(agent2), w.r->sip_port);
   auto transferring =
@@ -836,34 +878,14 @@ TEST_CASE("blind transfer: the agent REFERs the caller to a colleague, who answe
   CHECK(CarrierCalls(w, "carrier_transferred.xml") == 0);
   RequireExit(*transferring, "agent1's phone: REFER 202, NOTIFY 100 and 200, then its BYE");
   RequireExit(colleague, "agent2's phone answered the transferred call and got the BYE");
-  auto [call_id, events] = w.EndedCall();
-  CHECK(Types(events) ==
-        std::vector<cv1::EventType>{cv1::EVENT_TYPE_CALL_CREATED, cv1::EVENT_TYPE_CALL_RINGING,
-                                    cv1::EVENT_TYPE_CALL_ANSWERED, cv1::EVENT_TYPE_CALL_TRANSFERRED,
-                                    cv1::EVENT_TYPE_CALL_RINGING, cv1::EVENT_TYPE_CALL_ANSWERED,
-                                    cv1::EVENT_TYPE_CALL_ENDED});
-  REQUIRE(events.size() == 7);
-  CHECK(events[2].call().answered().agent_user_id() == agent1.user_id);
-  CHECK(events[3].call().transferred().type() == cv1::TRANSFER_TYPE_BLIND);
-  CHECK(events[3].call().transferred().by_user_id() == agent1.user_id);
-  CHECK(events[3].call().transferred().to_user_id() == agent2.user_id);
-  CHECK(events[5].call().answered().agent_user_id() == agent2.user_id);
-  CHECK(events[6].call().ended().hangup_by() == cv1::HANGUP_PARTY_CUSTOMER);
-  const auto live = w.LiveState(call_id);
-  REQUIRE(live.agent_user_ids_size() == 1);
-  CHECK(live.agent_user_ids(0) == agent2.user_id);
+  CheckBlindTransfer(w, agent1, agent2);
 }
 
 TEST_CASE("attended transfer: the agent consults a colleague, then REFERs with Replaces",
           "[e2e][sip]") {
   SipWorld w;
   SipWorld::Agent agent2 = w.AddAgent("agent2", ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY);
-  w.AsAdmin([&](grpc::ClientContext& ctx) {  // agent2 out of the hunt: agent1 answers
-    ov1::SetProjectSelectionRequest req;
-    req.set_user_id(agent2.user_id);
-    ov1::ProjectSelection selection;
-    return w.org->SetProjectSelection(&ctx, req, &selection);
-  });
+  w.LeaveHunt(agent2);  // agent2 also selected the project: agent1 answers first
   SipWorld::Agent agent1{w.agent_id, w.extension, w.sip_password};
   const int agent1_port = w.RegisterPhone(agent1);
   auto colleague = Phone("agent_replaced.xml", w.RegisterPhone(agent2), w.r->sip_port);
@@ -924,6 +946,117 @@ TEST_CASE("attended transfer: the agent consults a colleague, then REFERs with R
   REQUIRE(live.agent_user_ids_size() == 1);
   CHECK(live.agent_user_ids(0) == agent2.user_id);
   CHECK(w.LiveState(consult_call).state() == cv1::CALL_STATE_ENDED);
+}
+
+TEST_CASE("the console holds and resumes a call: both sides re-INVITEd", "[e2e][sip]") {
+  SipWorld w;
+  SipWorld::Agent agent1{w.agent_id, w.extension, w.sip_password};
+  auto phone = Phone("agent_api_held.xml", w.RegisterPhone(agent1), w.r->sip_port);
+  auto carrier =
+      ChildProcess::Start({.argv = SippArgs("carrier_api_held.xml", testing::FreeTcpUdpPort(),
+                                            w.r->sip_port, {{"did", kDid}})});
+  REQUIRE(carrier.ok());
+  const sv1::ActiveCall answered = w.WaitForCall(cv1::CALL_STATE_ANSWERED);
+  const std::string agent_token = w.Login("agent1");
+  auto as_agent = [&](auto rpc) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + agent_token);
+    sv1::ActiveCall out;
+    grpc::Status status = rpc(ctx, out);
+    INFO(status.error_message());
+    CHECK(status.ok());
+    return std::make_pair(status, out);
+  };
+  sv1::HoldCallRequest hold;
+  hold.set_call_id(answered.call_id());
+  auto [held_status, held] = as_agent([&](grpc::ClientContext& ctx, sv1::ActiveCall& out) {
+    return w.sip->HoldCall(&ctx, hold, &out);
+  });
+  CHECK(held.state() == cv1::CALL_STATE_HELD);
+  {  // A second hold is refused.
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + agent_token);
+    sv1::ActiveCall out;
+    CHECK(w.sip->HoldCall(&ctx, hold, &out).error_code() == grpc::FAILED_PRECONDITION);
+  }
+  sv1::ResumeCallRequest resume;
+  resume.set_call_id(answered.call_id());
+  auto [resumed_status, resumed] = as_agent([&](grpc::ClientContext& ctx, sv1::ActiveCall& out) {
+    return w.sip->ResumeCall(&ctx, resume, &out);
+  });
+  CHECK(resumed.state() == cv1::CALL_STATE_ANSWERED);
+  auto code = carrier->Wait(absl::Seconds(25));
+  REQUIRE(code.ok());
+  CHECK(*code == 0);
+  RequireExit(phone, "the agent's phone got both re-INVITEs and the BYE");
+  auto [call_id, events] = w.EndedCall();
+  CHECK(Types(events) ==
+        std::vector<cv1::EventType>{cv1::EVENT_TYPE_CALL_CREATED, cv1::EVENT_TYPE_CALL_RINGING,
+                                    cv1::EVENT_TYPE_CALL_ANSWERED, cv1::EVENT_TYPE_CALL_HELD,
+                                    cv1::EVENT_TYPE_CALL_RESUMED, cv1::EVENT_TYPE_CALL_ENDED});
+  REQUIRE(events.size() == 6);
+  CHECK(events[3].call().held().by_user_id() == w.agent_id);
+  CHECK(events[3].call().leg_id() == answered.legs(0).leg_id());  // the customer's leg
+  CHECK(events[4].call().resumed().by_user_id() == w.agent_id);
+}
+
+TEST_CASE("the console transfers a call blind to a colleague's extension", "[e2e][sip]") {
+  SipWorld w;
+  SipWorld::Agent agent1{w.agent_id, w.extension, w.sip_password};
+  SipWorld::Agent agent2 = w.AddAgent("agent2", ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY);
+  w.LeaveHunt(agent2);  // agent2 also selected the project: agent1 answers first
+  auto first = Phone("agent_answer.xml", w.RegisterPhone(agent1), w.r->sip_port);
+  auto colleague = Phone("agent_answer.xml", w.RegisterPhone(agent2), w.r->sip_port);
+  auto carrier =
+      ChildProcess::Start({.argv = SippArgs("carrier_transferred.xml", testing::FreeTcpUdpPort(),
+                                            w.r->sip_port, {{"did", kDid}})});
+  REQUIRE(carrier.ok());
+  const sv1::ActiveCall answered = w.WaitForCall(cv1::CALL_STATE_ANSWERED);
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + w.Login("agent1"));
+  sv1::TransferCallRequest req;
+  req.set_call_id(answered.call_id());
+  req.set_extension(agent2.extension);
+  sv1::ActiveCall out;
+  const grpc::Status status = w.sip->TransferCall(&ctx, req, &out);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+  auto code = carrier->Wait(absl::Seconds(25));
+  REQUIRE(code.ok());
+  CHECK(*code == 0);
+  RequireExit(first, "agent1's phone was hung up once the colleague answered");
+  RequireExit(colleague, "agent2's phone answered the transferred call and got the BYE");
+  CheckBlindTransfer(w, agent1, agent2);
+}
+
+TEST_CASE("call control refuses what it cannot do, naming why", "[e2e][sip]") {
+  SipWorld w;
+  const std::string token = w.Login("agent1");
+  auto call = [&](auto rpc) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + token);
+    sv1::ActiveCall out;
+    return rpc(ctx, out);
+  };
+  sv1::TransferCallRequest transfer;
+  transfer.set_call_id(NewUuid());
+  transfer.set_number("0036301234567");
+  grpc::Status s = call([&](grpc::ClientContext& ctx, sv1::ActiveCall& out) {
+    return w.sip->TransferCall(&ctx, transfer, &out);
+  });
+  CHECK(s.error_code() == grpc::INVALID_ARGUMENT);
+  CHECK_THAT(s.error_message(), Catch::Contains("number"));
+  transfer.set_number("+36301234567");
+  s = call([&](grpc::ClientContext& ctx, sv1::ActiveCall& out) {
+    return w.sip->TransferCall(&ctx, transfer, &out);
+  });
+  CHECK(s.error_code() == grpc::NOT_FOUND);
+  sv1::HoldCallRequest hold;
+  hold.set_call_id(NewUuid());
+  s = call([&](grpc::ClientContext& ctx, sv1::ActiveCall& out) {
+    return w.sip->HoldCall(&ctx, hold, &out);
+  });
+  CHECK(s.error_code() == grpc::NOT_FOUND);
 }
 
 TEST_CASE("registrations expire", "[e2e][sip]") {

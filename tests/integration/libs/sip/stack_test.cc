@@ -258,17 +258,25 @@ TEST_CASE("Timers fire on the loop and cancelled ones do not") {
   std::atomic<int> fired{0};
   std::unique_ptr<Timer> keep;
   std::unique_ptr<Timer> cancelled;
+  std::unique_ptr<Timer> now;
+  std::unique_ptr<Timer> past;
   OnLoop(**stack, [&] {
     keep = (*stack)->After(absl::Milliseconds(20), [&] { fired += 1; });
     cancelled = (*stack)->After(absl::Milliseconds(10), [&] { fired += 100; });
     cancelled->Cancel();
+    // No delay, or a negative one, fires on the next turn of the loop (sofia itself asserts on a
+    // zero duration).
+    now = (*stack)->After(absl::ZeroDuration(), [&] { fired += 10; });
+    past = (*stack)->After(-absl::Seconds(1), [&] { fired += 10; });
   });
-  REQUIRE(Eventually([&] { return fired.load() >= 1; }));
+  REQUIRE(Eventually([&] { return fired.load() >= 21; }));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  CHECK(fired.load() == 1);
+  CHECK(fired.load() == 21);
   (*stack)->Stop([&] {
     keep.reset();
     cancelled.reset();
+    now.reset();
+    past.reset();
   });
 }
 
