@@ -129,4 +129,26 @@ std::string WithDirection(std::string_view sdp, std::string_view direction) {
   return out;
 }
 
+bool SameMedia(std::string_view a, std::string_view b) {
+  auto media = [](std::string_view sdp) {
+    std::string out;
+    for (std::string_view line : Split(sdp).lines) {
+      if (line.substr(0, 2) == "c=" || line.substr(0, 2) == "m=") out.append(line).append("\n");
+    }
+    return out;
+  };
+  return media(a) == media(b);
+}
+
+std::string PlaceholderOffer(std::string_view host) {
+  const std::string_view family = host.find(':') != std::string_view::npos ? "IP6" : "IP4";
+  std::string out = "v=0\r\no=- 0 0 IN ";
+  out.append(family).append(" ").append(host).append("\r\ns=Switchboard\r\nc=IN ");
+  out.append(family).append(" ").append(host).append(
+      "\r\nt=0 0\r\nm=audio 9 RTP/AVP 0 8 9 101\r\na=rtpmap:0 PCMU/8000\r\n"
+      "a=rtpmap:8 PCMA/8000\r\na=rtpmap:9 G722/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+      "a=fmtp:101 0-16\r\na=inactive\r\n");
+  return out;
+}
+
 }  // namespace sb::sip

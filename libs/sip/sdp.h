@@ -37,4 +37,13 @@ bool IsHold(std::string_view sdp);
 // removed, one added or replaced in each m= section).
 std::string WithDirection(std::string_view sdp, std::string_view direction);
 
+// Whether two descriptions send media to the same places the same way: equal c= and m= lines
+// (addresses, ports, transports, formats), whatever else differs (origin, attributes).
+bool SameMedia(std::string_view a, std::string_view b);
+
+// A description that offers audio without receiving any (a=inactive, the discard port 9 on
+// `host`), for a leg whose real peer is not known yet: click-to-call rings the agent with it and
+// offers the answer's media to the destination. PCMU, PCMA, G.722 and RFC 4733 events.
+std::string PlaceholderOffer(std::string_view host);
+
 }  // namespace sb::sip

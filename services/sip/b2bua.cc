@@ -114,7 +114,20 @@ struct Call {
   bool delayed_offer = false;
   // The transferor REFERred (and so is told of progress by NOTIFY); one asked over gRPC is not.
   bool transferor_subscribed = false;
-  bool transfer_requested = false;             // routing has not answered a blind transfer yet
+  bool transfer_requested = false;  // routing has not answered a blind transfer yet
+  // Click-to-call: the agent's phone is the caller, rung by us (one dialog per registered
+  // contact until one answers, which becomes a_dialog), and routing's plan waits for it.
+  bool originated = false;
+  struct Fork {
+    DialogPtr dialog;
+    ClientTransactionPtr invite;
+    bool done = false;      // final response received, or cancelled
+    bool answered = false;  // 2xx received (ACKed; BYE'd unless it became a_dialog)
+  };
+  std::vector<Fork> forks;
+  rv1::RoutingInstruction pending_instruction;
+  std::unique_ptr<Timer> originate_timer;
+  bool auto_answer = false;
   std::vector<std::unique_ptr<Timer>> timers;  // one-off timers that live with the call
 };
 
@@ -286,10 +299,11 @@ v1::ActiveCall Snapshot(const Call& call, const std::string& node_id) {
     a->set_extension(call.caller_extension);
     out.add_agent_user_ids(call.caller_user_id);
   }
-  a->set_state(call.ended                 ? v1::LEG_STATE_ENDED
-               : call.answered != nullptr ? v1::LEG_STATE_ANSWERED
-               : call.provisional_sent    ? v1::LEG_STATE_RINGING
-                                          : v1::LEG_STATE_CALLING);
+  const bool caller_up = call.answered != nullptr || (call.originated && call.a_dialog != nullptr);
+  a->set_state(call.ended              ? v1::LEG_STATE_ENDED
+               : caller_up             ? v1::LEG_STATE_ANSWERED
+               : call.provisional_sent ? v1::LEG_STATE_RINGING
+                                       : v1::LEG_STATE_CALLING);
   *a->mutable_created_at() = Stamp(call.created_at);
   if (call.answered != nullptr) *a->mutable_answered_at() = Stamp(call.answered_at);
   for (const auto& b : call.branches) {
@@ -939,7 +953,7 @@ void CallManager::OnBranchResponse(const CallPtr& call, Branch* b, const Message
     }
     // Ringing and early media go to the caller once (the first branch that has them).
     const bool early_media = code == 183 && !response.body().empty();
-    if (!call->provisional_sent || early_media) {
+    if (call->invite != nullptr && (!call->provisional_sent || early_media)) {
       call->provisional_sent = true;
       ReplyOptions options;
       if (early_media) {
@@ -987,10 +1001,14 @@ void CallManager::OnBranchResponse(const CallPtr& call, Branch* b, const Message
       return;
     }
     call->a_final = 200;
-    call->invite->Reply(200, "OK",
-                        {.contact = stack_.ContactFor(call->a_transport == "tcp" ? "tcp" : "udp"),
-                         .content_type = response.body().empty() ? "" : response.content_type(),
-                         .body = ToCaller(*call, response.body())});
+    if (call->originated) {
+      ConnectOriginator(call, b);
+    } else {
+      call->invite->Reply(200, "OK",
+                          {.contact = stack_.ContactFor(call->a_transport == "tcp" ? "tcp" : "udp"),
+                           .content_type = response.body().empty() ? "" : response.content_type(),
+                           .body = ToCaller(*call, response.body())});
+    }
     std::weak_ptr<Call> weak = call;
     call->max_timer = stack_.After(call->max_duration, [this, weak] {
       if (auto c = weak.lock())
@@ -1870,6 +1888,215 @@ absl::StatusOr<v1::ActiveCall> CallManager::Transfer(const v1::TransferCallReque
 }
 
 // ---------------------------------------------------------------------------------------------
+// Click-to-call
+//
+// The agent's phone is rung with a placeholder offer (inactive audio on the discard port); its
+// answer carries its real media, which is offered to the destination along routing's ring plan.
+// When the destination answers, the agent's phone is re-INVITEd with the destination's answer,
+// and should the phone then answer with other media, the destination is re-INVITEd with that.
+// Until then the agent hears nothing: ringback needs the media service (issue #6).
+
+absl::StatusOr<std::string> CallManager::Originate(OriginateRequest request) {
+  const rv1::RoutingInstruction& instruction = request.routed.instruction();
+  if (!instruction.has_ring() || instruction.ring().steps_size() == 0) {
+    return absl::FailedPreconditionError("routing gave no ring plan for the destination");
+  }
+  if (active_calls() >= options_.max_calls) {
+    return absl::UnavailableError("this SIP node is at its call limit; try again");
+  }
+  auto call = std::make_shared<Call>();
+  call->id = request.call_id.empty() ? NewUuid() : request.call_id;
+  call->created_at = clock_.Now();
+  call->tenant_id = request.tenant_id;
+  call->originated = true;
+  call->auto_answer = request.auto_answer;
+  call->direction = request.routed.direction() == cv1::CALL_DIRECTION_UNSPECIFIED
+                        ? cv1::CALL_DIRECTION_OUTBOUND
+                        : request.routed.direction();
+  call->caller_user_id = request.user_id;
+  call->caller_extension = request.extension;
+  call->from_number = request.extension;
+  call->dialled = request.dialled;
+  call->to_number = ToNumber(*call, instruction);
+  call->a_leg_id = NewUuid();
+  call->a_transport = "udp";
+  call->max_duration = options_.max_call_duration;
+  call->pending_instruction = instruction;
+  call->state = cv1::CALL_STATE_RINGING;
+  call->offer_type = kSdp;  // what the agent is offered (and, once it answers, its answer)
+  call->offer = PlaceholderOffer(stack_.public_host());
+  calls_[call->id] = call;
+
+  cv1::Event created = NewEvent(*call, cv1::EVENT_TYPE_CALL_CREATED);
+  auto* c = created.mutable_call()->mutable_created();
+  c->set_origin(cv1::CallEvent::Created::ORIGIN_CLICK_TO_CALL);
+  c->set_caller_user_id(call->caller_user_id);
+  c->set_from_number(call->from_number);
+  c->set_to_number(call->to_number);
+  created.add_user_ids(call->caller_user_id);
+  Publish(call, {created});
+
+  std::weak_ptr<Call> weak = call;
+  call->originate_timer = stack_.After(request.ring_timeout, [this, weak] {
+    auto c = weak.lock();
+    if (c != nullptr && !c->ended && c->a_dialog == nullptr) {
+      End(c, cv1::HANGUP_CAUSE_NO_ANSWER, cv1::HANGUP_PARTY_SYSTEM, 408, "AGENT_NO_ANSWER");
+    }
+  });
+  const std::string call_id = call->id;
+  const std::string tenant = call->tenant_id;
+  const std::string extension = request.extension;
+  std::weak_ptr<bool> alive = alive_;
+  const bool queued = executor_.TrySubmit([this, alive, call_id, tenant, extension] {
+    auto bindings = registrations_.Lookup(tenant, extension, clock_.Now());
+    if (alive.expired()) return;
+    stack_.Post([this, alive, call_id, bindings = std::move(bindings)]() mutable {
+      if (!alive.expired()) RingOriginator(call_id, std::move(bindings));
+    });
+  });
+  if (!queued) {
+    End(call, cv1::HANGUP_CAUSE_OVERLOAD, cv1::HANGUP_PARTY_SYSTEM, 503, "OVERLOAD");
+    return absl::UnavailableError("this SIP node is overloaded; try again");
+  }
+  return call->id;
+}
+
+void CallManager::RingOriginator(const std::string& call_id,
+                                 absl::StatusOr<std::vector<v1::Registration>> bindings) {
+  CallPtr call = Find(call_id);
+  if (call == nullptr) return;
+  if (!bindings.ok() || bindings->empty()) {
+    End(call, cv1::HANGUP_CAUSE_USER_UNAVAILABLE, cv1::HANGUP_PARTY_SYSTEM, 480,
+        bindings.ok() ? "AGENT_NOT_REGISTERED" : "REGISTRATIONS_UNAVAILABLE");
+    return;
+  }
+  // The agent's phone shows whom it is about to call.
+  const std::string shown = call->to_number.empty() ? "anonymous" : call->to_number;
+  const std::string from = absl::StrCat(QuoteDisplay(absl::StrCat("Call ", shown)), " <sip:", shown,
+                                        "@", stack_.public_host(), ">");
+  std::weak_ptr<Call> weak = call;
+  for (const v1::Registration& r : *bindings) {
+    auto dialog = Dialog::Create(stack_, {.from = from, .to = absl::StrCat("<", r.aor(), ">")},
+                                 [this, weak](ServerTransactionPtr in) {
+                                   if (auto c = weak.lock())
+                                     OnALegRequest(c, std::move(in));
+                                   else
+                                     in->Reply(481);
+                                 });
+    if (!dialog.ok()) continue;
+    std::vector<Header> headers = {{"X-SB-Call-ID", call->id}};
+    if (call->auto_answer) {
+      headers.push_back(
+          {"Call-Info", absl::StrCat("<sip:", stack_.public_host(), ">;answer-after=0")});
+    }
+    const size_t fork = call->forks.size();
+    const std::string next_hop = NextHop(r);
+    const bool tcp = absl::StrContains(next_hop, "transport=tcp");
+    auto sent = (*dialog)->Send({.method = "INVITE",
+                                 .request_uri = r.contact_uri(),
+                                 .next_hop = next_hop,
+                                 .headers = std::move(headers),
+                                 .contact = stack_.ContactFor(tcp ? "tcp" : "udp"),
+                                 .content_type = kSdp,
+                                 .body = ToCaller(*call, call->offer)},
+                                [this, weak, fork](const Message& response) {
+                                  if (auto c = weak.lock()) OnOriginatorResponse(c, fork, response);
+                                });
+    if (!sent.ok()) continue;
+    call->forks.push_back({.dialog = *dialog, .invite = *sent});
+    if (tcp) call->a_transport = "tcp";
+  }
+  if (call->forks.empty()) {
+    End(call, cv1::HANGUP_CAUSE_NETWORK_FAILURE, cv1::HANGUP_PARTY_SYSTEM, 500,
+        "AGENT_UNREACHABLE");
+  }
+}
+
+void CallManager::OnOriginatorResponse(const CallPtr& call, size_t fork, const Message& response) {
+  Call::Fork& f = call->forks[fork];
+  const int code = response.status();
+  if (code < 200) {
+    if (code != 100 && !call->provisional_sent && !call->ended) {
+      call->provisional_sent = true;
+      Publish(call, {});  // the agent's leg rings (live state)
+    }
+    return;
+  }
+  if (code >= 300) {
+    f.done = true;
+    if (call->ended || call->a_dialog != nullptr) return;
+    if (std::all_of(call->forks.begin(), call->forks.end(), [](const auto& x) { return x.done; })) {
+      End(call, CauseForCode(code), cv1::HANGUP_PARTY_AGENT, code, "AGENT_DID_NOT_ANSWER");
+    }
+    return;
+  }
+  f.dialog->Establish(response);
+  f.dialog->Ack(response);
+  if (f.answered) return;  // a retransmitted 2xx
+  f.answered = true;
+  f.done = true;
+  if (call->ended || call->a_dialog != nullptr) {
+    // Another of the agent's phones answered first (or the call is over): hang this one up.
+    auto bye = f.dialog->Send({.method = "BYE"}, nullptr);
+    if (bye.ok()) call->a_requests.push_back(*bye);
+    return;
+  }
+  call->a_dialog = f.dialog;
+  call->originate_timer.reset();
+  for (auto& other : call->forks) {
+    if (!other.done && other.invite != nullptr) other.invite->Cancel();
+  }
+  if (response.body().empty()) {
+    End(call, cv1::HANGUP_CAUSE_INTERNAL_ERROR, cv1::HANGUP_PARTY_SYSTEM, 0, "NO_AGENT_MEDIA");
+    return;
+  }
+  // The agent's media, offered to the destination as a two-way stream.
+  call->offer_type = response.content_type();
+  call->offer = WithDirection(response.body(), "sendrecv");
+  Apply(call, call->pending_instruction);
+}
+
+void CallManager::ConnectOriginator(const CallPtr& call, Branch* answered) {
+  std::weak_ptr<Call> weak = call;
+  auto sent = call->a_dialog->Send(
+      {.method = "INVITE",
+       .contact = stack_.ContactFor(call->a_transport),
+       .content_type = answered->sdp_type,
+       .body = ToCaller(*call, answered->sdp)},
+      [this, weak, answered](const Message& response) {
+        auto c = weak.lock();
+        if (c == nullptr || response.status() < 200) return;
+        if (response.status() >= 300) {
+          spdlog::warn("sip: call {}: the agent's phone refused the destination's media: {}", c->id,
+                       response.status());
+          End(c, cv1::HANGUP_CAUSE_NETWORK_FAILURE, cv1::HANGUP_PARTY_SYSTEM, 0, "MEDIA_REFUSED");
+          return;
+        }
+        c->a_dialog->Ack(response);
+        const std::string agent(response.body());
+        if (agent.empty() || c->ended || SameMedia(agent, c->offer)) return;
+        // The phone answers from elsewhere than it first did: tell the destination.
+        c->offer = agent;
+        auto update = answered->dialog->Send(
+            {.method = "INVITE",
+             .contact = stack_.ContactFor("udp"),
+             .content_type = response.content_type(),
+             .body = ToBranch(*answered, agent)},
+            [weak, answered](const Message& r) {
+              if (r.status() >= 200 && r.status() < 300 && weak.lock() != nullptr) {
+                answered->dialog->Ack(r);
+              }
+            });
+        if (update.ok()) answered->other.push_back(*update);
+      });
+  if (!sent.ok()) {
+    End(call, cv1::HANGUP_CAUSE_INTERNAL_ERROR, cv1::HANGUP_PARTY_SYSTEM, 0, "REINVITE_FAILED");
+    return;
+  }
+  call->a_requests.push_back(*sent);
+}
+
+// ---------------------------------------------------------------------------------------------
 // The end
 
 void CallManager::RejectCaller(const CallPtr& call, int code, cv1::HangupCause cause,
@@ -1886,7 +2113,8 @@ void CallManager::End(const CallPtr& call, cv1::HangupCause cause, cv1::HangupPa
     const int code = sip_code >= 300 ? sip_code : 480;
     call->a_final = code;
     call->invite->Reply(code);
-  } else if (was_answered && side != Side::kCaller && call->a_dialog != nullptr) {
+  } else if ((was_answered || call->originated) && side != Side::kCaller &&
+             call->a_dialog != nullptr) {
     auto bye = call->a_dialog->Send({.method = "BYE"}, nullptr);
     if (bye.ok()) call->a_requests.push_back(*bye);
   }
@@ -1903,6 +2131,11 @@ void CallManager::End(const CallPtr& call, cv1::HangupCause cause, cv1::HangupPa
       b->done = true;
     }
   }
+  for (auto& fork : call->forks) {
+    if (!fork.done && fork.invite != nullptr) fork.invite->Cancel();
+    fork.done = true;
+  }
+  call->originate_timer.reset();
   for (auto& in : call->pending_in) in->Reply(481);
   call->pending_in.clear();
   // A caller refused or cancelled has no dialog with us: drop its leg now, so that a retried

@@ -59,6 +59,20 @@ struct CallManagerOptions {
 struct Call;
 struct Branch;
 
+// Click-to-call: ring the agent's phone, then dial the destination from it.
+struct OriginateRequest {
+  std::string call_id;  // as routing was told
+  std::string tenant_id;
+  std::string user_id;
+  std::string extension;  // the agent's, whose registered phones ring first
+  std::string destination;  // as shown: the number or extension, never with a PIN
+  std::string dialled;      // as routing saw it (with the PIN prefix when one was given)
+  absl::Duration ring_timeout = absl::Seconds(30);
+  bool auto_answer = false;  // Call-Info answer-after=0 for phones that take it
+  // Routing's answer for the agent dialling `dialled` (a ring plan to the destination).
+  rv1::RouteCallResponse routed;
+};
+
 class CallManager {
  public:
   CallManager(Stack& stack, BoundedExecutor& executor, SipPeers& peers,
@@ -80,6 +94,9 @@ class CallManager {
   // Transfers the answered agent's caller: blind (routing rings the target as if the agent
   // dialled it) or attended (joins a consultation call of the agent's). Loop thread.
   absl::StatusOr<v1::ActiveCall> Transfer(const v1::TransferCallRequest& request);
+  // Starts a click-to-call and returns its call id; the call goes on by itself (events tell how).
+  // Loop thread.
+  absl::StatusOr<std::string> Originate(OriginateRequest request);
   // Loop thread.
   size_t active_calls() const { return calls_.size() - lingering_; }
   // New calls waiting for their routing answer, and how long they waited lately. Loop thread.
@@ -120,6 +137,12 @@ class CallManager {
   void StepOver(const CallPtr& call);
   void RingPlanFailed(const CallPtr& call);
   void OnCallerCancel(const CallPtr& call);
+  // Click-to-call: the agent's phones ring (`bindings`), the first to answer is the call's caller.
+  void RingOriginator(const std::string& call_id,
+                      absl::StatusOr<std::vector<v1::Registration>> bindings);
+  void OnOriginatorResponse(const CallPtr& call, size_t fork, const Message& response);
+  // The destination answered a click-to-call: the agent's phone gets its description.
+  void ConnectOriginator(const CallPtr& call, Branch* answered);
   void OnALegRequest(const CallPtr& call, ServerTransactionPtr tx);
   void OnBLegRequest(const CallPtr& call, Branch* branch, ServerTransactionPtr tx);
   void Relay(const CallPtr& call, bool from_caller, ServerTransactionPtr tx);

@@ -146,6 +146,19 @@ absl::StatusOr<ov1::Trunk> GrpcSipPeers::GetTrunk(const std::string& tenant_id,
   return result;
 }
 
+absl::StatusOr<ov1::AgentProfile> GrpcSipPeers::GetAgentProfile(const std::string& tenant_id,
+                                                                const std::string& user_id) {
+  ov1::GetAgentProfileRequest req;
+  req.set_tenant_id(tenant_id);
+  req.set_user_id(user_id);
+  ov1::AgentProfile profile;
+  auto context = Context();
+  if (grpc::Status s = Org().GetAgentProfile(context.get(), req, &profile); !s.ok()) {
+    return PeerError(s, "org", "GetAgentProfile");
+  }
+  return profile;
+}
+
 absl::StatusOr<rv1::RouteCallResponse> GrpcSipPeers::RouteCall(const rv1::RouteCallRequest& req) {
   rv1::RouteCallResponse resp;
   auto context = Context();

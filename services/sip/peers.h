@@ -43,6 +43,9 @@ class SipPeers {
   // NotFound: no such trunk.
   virtual absl::StatusOr<ov1::Trunk> GetTrunk(const std::string& tenant_id,
                                               const std::string& trunk_id) = 0;
+  // An agent's profile (their extension, for click-to-call). NotFound.
+  virtual absl::StatusOr<ov1::AgentProfile> GetAgentProfile(const std::string& tenant_id,
+                                                            const std::string& user_id) = 0;
   virtual absl::StatusOr<rv1::RouteCallResponse> RouteCall(const rv1::RouteCallRequest& req) = 0;
   virtual absl::StatusOr<rv1::ReportCallEventResponse> ReportCallEvent(
       const rv1::ReportCallEventRequest& req) = 0;
@@ -68,6 +71,8 @@ class GrpcSipPeers final : public SipPeers {
       const std::string& source_ip, const std::string& number) override;
   absl::StatusOr<ov1::Trunk> GetTrunk(const std::string& tenant_id,
                                       const std::string& trunk_id) override;
+  absl::StatusOr<ov1::AgentProfile> GetAgentProfile(const std::string& tenant_id,
+                                                    const std::string& user_id) override;
   absl::StatusOr<rv1::RouteCallResponse> RouteCall(const rv1::RouteCallRequest& req) override;
   absl::StatusOr<rv1::ReportCallEventResponse> ReportCallEvent(
       const rv1::ReportCallEventRequest& req) override;

@@ -67,6 +67,7 @@ class SipServer {
   }
 
   Stack& stack() { return *stack_; }
+  SipPeers& peers() { return peers_; }
   CallStateWriter& state() { return *state_; }
   RegistrationStore& registrations() { return *registrations_; }
   const SipServerOptions& options() const { return options_; }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
 #include "libs/app/call_context.h"
 #include "libs/app/paging.h"
 #include "libs/app/rpc_errors.h"
@@ -244,6 +245,118 @@ grpc::Status SipService::TransferCall(grpc::ServerContext* context,
     SB_ASSIGN_OR_RETURN(*response, server->WithCalls<v1::ActiveCall>([&](CallManager& calls) {
       return calls.Transfer(*request);
     }));
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status SipService::OriginateCall(grpc::ServerContext* context,
+                                       const v1::OriginateCallRequest* request,
+                                       v1::OriginateCallResponse* response) {
+  return app::ToGrpc(*context, [&]() -> absl::Status {
+    SB_ASSIGN_OR_RETURN(Caller caller, Authenticate(*context));
+    const std::string user =
+        request->user_id().empty() ? caller.principal.user_id : request->user_id();
+    if (user.empty()) {
+      return app::FieldError("user_id", "REQUIRED", "name the agent whose phone rings first");
+    }
+    if (!IsUuid(user)) return app::FieldError("user_id", "NOT_UUID", "must be a user id");
+    if (user != caller.principal.user_id && !caller.service &&
+        !auth::Authorizer::HoldsTenantWide(caller.principal, auth::perm::kAgentsSupervise)) {
+      return absl::PermissionDeniedError("calling from others' phones needs agents.supervise");
+    }
+    const std::string& destination = request->destination();
+    bool dialable = !destination.empty() && destination.size() <= 32;
+    for (size_t i = 0; i < destination.size() && dialable; ++i) {
+      const char c = destination[i];
+      dialable = (c >= '0' && c <= '9') || (c == '+' && i == 0 && destination.size() > 1);
+    }
+    if (!dialable) {
+      return app::FieldError("destination", "INVALID",
+                             "an E.164 number (+...) or an extension, digits only");
+    }
+    if (request->pin().size() > 12 || !std::all_of(request->pin().begin(), request->pin().end(),
+                                                   [](char c) { return c >= '0' && c <= '9'; })) {
+      return app::FieldError("pin", "INVALID", "at most 12 digits");
+    }
+    if (!request->project_id().empty()) {
+      return app::FieldError("project_id", "UNSUPPORTED",
+                             "a project's caller id for click-to-call comes with routing's call "
+                             "flows (issue #7); leave it empty for the agent's own");
+    }
+    absl::Duration ring = absl::Seconds(30);
+    if (request->has_agent_ring_timeout()) {
+      ring = absl::Seconds(request->agent_ring_timeout().seconds());
+      if (ring < absl::Seconds(5) || ring > absl::Seconds(120)) {
+        return app::FieldError("agent_ring_timeout", "OUT_OF_RANGE", "5 to 120 seconds");
+      }
+    }
+    if (request->idempotency_key().size() > 128) {
+      return app::FieldError("idempotency_key", "TOO_LONG", "at most 128 characters");
+    }
+    SipServer* server = server_.load();
+    if (server == nullptr) return absl::UnavailableError("the SIP transports are not up");
+    // A retried request gets the first call's id.
+    const std::string idempotency = request->idempotency_key().empty()
+                                        ? ""
+                                        : absl::StrCat(prefix_, "sip:originate:", caller.tenant_id,
+                                                       ":", user, ":", request->idempotency_key());
+    if (!idempotency.empty()) {
+      SB_ASSIGN_OR_RETURN(redis::Reply earlier, redis_.Command({"GET", idempotency}));
+      if (!earlier.is_nil()) {
+        response->set_call_id(earlier.str());
+        return absl::OkStatus();
+      }
+    }
+    absl::StatusOr<ov1::AgentProfile> profile =
+        server->peers().GetAgentProfile(caller.tenant_id, user);
+    if (profile.status().code() == absl::StatusCode::kNotFound) {
+      return app::FieldError("user_id", "NOT_AN_AGENT", "the user has no agent profile");
+    }
+    SB_RETURN_IF_ERROR(profile.status());
+    if (profile->extension().empty()) {
+      return absl::FailedPreconditionError("the agent has no extension");
+    }
+    // Routing decides as if the agent had dialled the destination on the phone (outbound rules,
+    // PIN, wallet; an extension of the tenant is an internal call).
+    OriginateRequest originate;
+    originate.tenant_id = caller.tenant_id;
+    originate.user_id = user;
+    originate.extension = profile->extension();
+    originate.destination = destination;
+    originate.dialled =
+        request->pin().empty() ? destination : absl::StrCat("*", request->pin(), "*", destination);
+    originate.ring_timeout = ring;
+    originate.auto_answer = request->auto_answer();
+    rv1::RouteCallRequest route;
+    originate.call_id = NewUuid();
+    route.set_call_id(originate.call_id);
+    route.set_node_id(server->options().node_id);
+    route.set_from_number(profile->extension());
+    route.set_dialled(originate.dialled);
+    *route.mutable_received_at() =
+        google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(clock_.Now()));
+    route.mutable_phone()->set_tenant_id(caller.tenant_id);
+    route.mutable_phone()->set_user_id(user);
+    route.mutable_phone()->set_extension(profile->extension());
+    SB_ASSIGN_OR_RETURN(originate.routed, server->peers().RouteCall(route));
+    const rv1::RoutingInstruction& instruction = originate.routed.instruction();
+    if (instruction.has_reject()) {
+      const std::string why =
+          absl::StrCat("routing refused the call (", instruction.reject().sip_code(), " ",
+                       instruction.reject().reason(), ")");
+      return instruction.reject().sip_code() == 403 ? absl::PermissionDeniedError(why)
+             : instruction.reject().sip_code() == 404
+                 ? app::FieldError("destination", "NOT_FOUND", why)
+                 : absl::FailedPreconditionError(why);
+    }
+    SB_ASSIGN_OR_RETURN(std::string call_id,
+                        server->WithCalls<std::string>([&](CallManager& calls) {
+                          return calls.Originate(std::move(originate));
+                        }));
+    if (!idempotency.empty()) {
+      (void)redis_.Command({"SET", idempotency, call_id, "NX", "EX", "600"});
+    }
+    response->set_call_id(call_id);
     return absl::OkStatus();
   }());
 }

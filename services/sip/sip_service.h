@@ -48,6 +48,8 @@ class SipService final : public v1::SipService::Service {
                                v1::ListActiveCallsResponse* response) override;
   grpc::Status GetActiveCall(grpc::ServerContext* context, const v1::GetActiveCallRequest* request,
                              v1::ActiveCall* response) override;
+  grpc::Status OriginateCall(grpc::ServerContext* context, const v1::OriginateCallRequest* request,
+                             v1::OriginateCallResponse* response) override;
   grpc::Status HoldCall(grpc::ServerContext* context, const v1::HoldCallRequest* request,
                         v1::ActiveCall* response) override;
   grpc::Status ResumeCall(grpc::ServerContext* context, const v1::ResumeCallRequest* request,

@@ -1029,6 +1029,47 @@ TEST_CASE("the console transfers a call blind to a colleague's extension", "[e2e
   CheckBlindTransfer(w, agent1, agent2);
 }
 
+TEST_CASE("click-to-call: the agent's phone rings first, then the colleague dialled",
+          "[e2e][sip]") {
+  SipWorld w;
+  SipWorld::Agent agent1{w.agent_id, w.extension, w.sip_password};
+  SipWorld::Agent agent2 = w.AddAgent("agent2", ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY);
+  auto phone = Phone("agent_click_to_call.xml", w.RegisterPhone(agent1), w.r->sip_port);
+  auto colleague = Phone("agent_hangs_up.xml", w.RegisterPhone(agent2), w.r->sip_port);
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("authorization", "Bearer " + w.Login("agent1"));
+  sv1::OriginateCallRequest req;
+  req.set_destination(agent2.extension);
+  req.set_idempotency_key("click-1");
+  sv1::OriginateCallResponse out;
+  const grpc::Status status = w.sip->OriginateCall(&ctx, req, &out);
+  INFO(status.error_message());
+  REQUIRE(status.ok());
+  {  // The same request again: the same call, not a second one.
+    grpc::ClientContext again;
+    again.AddMetadata("authorization", "Bearer " + w.Login("agent1"));
+    sv1::OriginateCallResponse repeated;
+    REQUIRE(w.sip->OriginateCall(&again, req, &repeated).ok());
+    CHECK(repeated.call_id() == out.call_id());
+  }
+  RequireExit(colleague, "agent2's phone answered, then hung up");
+  RequireExit(phone, "agent1's phone: placeholder offer, the colleague's media, the BYE");
+  auto [call_id, events] = w.EndedCall();
+  CHECK(call_id == out.call_id());
+  CHECK(Types(events) ==
+        std::vector<cv1::EventType>{cv1::EVENT_TYPE_CALL_CREATED, cv1::EVENT_TYPE_CALL_RINGING,
+                                    cv1::EVENT_TYPE_CALL_ANSWERED, cv1::EVENT_TYPE_CALL_ENDED});
+  REQUIRE(events.size() == 4);
+  CHECK(events[0].call().created().origin() == cv1::CallEvent::Created::ORIGIN_CLICK_TO_CALL);
+  CHECK(events[0].call().created().caller_user_id() == agent1.user_id);
+  CHECK(events[0].call().created().to_number() == agent2.extension);
+  CHECK(events[0].call().direction() == cv1::CALL_DIRECTION_INTERNAL);
+  CHECK(events[2].call().answered().agent_user_id() == agent2.user_id);
+  CHECK(events[3].call().ended().hangup_by() == cv1::HANGUP_PARTY_AGENT);
+  const auto live = w.LiveState(call_id);
+  CHECK(live.agent_user_ids_size() == 2);
+}
+
 TEST_CASE("call control refuses what it cannot do, naming why", "[e2e][sip]") {
   SipWorld w;
   const std::string token = w.Login("agent1");
@@ -1051,6 +1092,16 @@ TEST_CASE("call control refuses what it cannot do, naming why", "[e2e][sip]") {
     return w.sip->TransferCall(&ctx, transfer, &out);
   });
   CHECK(s.error_code() == grpc::NOT_FOUND);
+  sv1::OriginateCallRequest originate;
+  originate.set_destination("12a");
+  {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + token);
+    sv1::OriginateCallResponse out;
+    s = w.sip->OriginateCall(&ctx, originate, &out);
+    CHECK(s.error_code() == grpc::INVALID_ARGUMENT);
+    CHECK_THAT(s.error_message(), Catch::Contains("destination"));
+  }
   sv1::HoldCallRequest hold;
   hold.set_call_id(NewUuid());
   s = call([&](grpc::ClientContext& ctx, sv1::ActiveCall& out) {

@@ -75,5 +75,25 @@ TEST_CASE("WithDirection sets every stream's direction once") {
   CHECK(AudioDirection(WithDirection(held, "sendrecv")) == "sendrecv");
 }
 
+TEST_CASE("SameMedia compares addresses, ports and formats only") {
+  const std::string other_origin =
+      "v=0\r\no=bob 1 7 IN IP4 10.0.0.9\r\ns=call\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n"
+      "m=audio 49170 RTP/AVP 0 101\r\na=sendonly\r\n";
+  CHECK(SameMedia(kOffer, other_origin));
+  std::string moved = kOffer;
+  moved.replace(moved.find("49170"), 5, "49172");
+  CHECK(!SameMedia(kOffer, moved));
+}
+
+TEST_CASE("PlaceholderOffer offers inactive audio on the discard port") {
+  const std::string offer = PlaceholderOffer("192.0.2.1");
+  CHECK(AudioDirection(offer) == "inactive");
+  CHECK(offer.find("c=IN IP4 192.0.2.1\r\n") != std::string::npos);
+  CHECK(offer.find("m=audio 9 RTP/AVP 0 8 9 101\r\n") != std::string::npos);
+  SdpOrigin origin;
+  CHECK(StampOrigin(offer, origin, "192.0.2.1").find("o=- ") != std::string::npos);
+  CHECK(PlaceholderOffer("2001:db8::1").find("c=IN IP6 2001:db8::1") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace sb::sip
