@@ -127,6 +127,10 @@ struct Call {
   std::vector<Fork> forks;
   rv1::RoutingInstruction pending_instruction;
   std::unique_ptr<Timer> originate_timer;
+  // Session timer (RFC 4028) the caller asked for, with itself as the refresher: without a
+  // refresh in time the call is over (a caller that vanished without BYE).
+  absl::Duration session_expires;
+  std::unique_ptr<Timer> session_timer;
   bool auto_answer = false;
   std::vector<std::unique_ptr<Timer>> timers;  // one-off timers that live with the call
 };
@@ -433,6 +437,32 @@ bool Names(const Replaces& r, const Dialog& d) {
   return (local == r.to_tag && remote == r.from_tag) || (local == r.from_tag && remote == r.to_tag);
 }
 
+// The delta-seconds of a Session-Expires or Min-SE value ("1800;refresher=uac" -> 1800 s), or
+// zero when absent or unreadable.
+absl::Duration DeltaSeconds(std::string_view value) {
+  int64_t seconds = 0;
+  size_t i = 0;
+  while (i < value.size() && value[i] == ' ') ++i;
+  const size_t start = i;
+  for (; i < value.size() && absl::ascii_isdigit(static_cast<unsigned char>(value[i])); ++i) {
+    if (seconds > 86400 * 365) return absl::ZeroDuration();
+    seconds = seconds * 10 + (value[i] - '0');
+  }
+  return i == start ? absl::ZeroDuration() : absl::Seconds(seconds);
+}
+
+// Whether a request lists an option tag in Supported (or Require).
+bool Supports(const Message& req, std::string_view tag) {
+  for (const char* name : {"Supported", "Require"}) {
+    for (const std::string& v : req.headers(name)) {
+      for (absl::string_view t : absl::StrSplit(v, ',')) {
+        if (absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(t), std::string(tag))) return true;
+      }
+    }
+  }
+  return false;
+}
+
 constexpr char kSipfrag[] = "message/sipfrag;version=2.0";
 // How long a transferor's phone has to hang up by itself after the final NOTIFY.
 constexpr absl::Duration kTransferorGrace = absl::Seconds(2);
@@ -476,8 +506,20 @@ void CallManager::OnInvite(ServerTransactionPtr tx) {
     tx->Reply(481);
     return;
   }
+  absl::Duration session_expires;
+  if (Supports(req, "timer")) {
+    session_expires = DeltaSeconds(req.header("Session-Expires"));
+    if (session_expires > absl::ZeroDuration() && session_expires < options_.min_session_expires) {
+      // RFC 4028 §8.1: too short an interval would have us refreshing all the time.
+      tx->Reply(422, "Session Interval Too Small",
+                {.headers = {{"Min-SE",
+                              absl::StrCat(absl::ToInt64Seconds(options_.min_session_expires))}}});
+      return;
+    }
+  }
   tx->Reply(100);
   auto call = std::make_shared<Call>();
+  call->session_expires = session_expires;
   call->id = NewUuid();
   call->created_at = clock_.Now();
   call->sip_call_id = std::string(req.call_id()).substr(0, 128);
@@ -1005,9 +1047,11 @@ void CallManager::OnBranchResponse(const CallPtr& call, Branch* b, const Message
       ConnectOriginator(call, b);
     } else {
       call->invite->Reply(200, "OK",
-                          {.contact = stack_.ContactFor(call->a_transport == "tcp" ? "tcp" : "udp"),
+                          {.headers = SessionTimerHeaders(*call),
+                           .contact = stack_.ContactFor(call->a_transport == "tcp" ? "tcp" : "udp"),
                            .content_type = response.body().empty() ? "" : response.content_type(),
                            .body = ToCaller(*call, response.body())});
+      ArmSessionTimer(call);
     }
     std::weak_ptr<Call> weak = call;
     call->max_timer = stack_.After(call->max_duration, [this, weak] {
@@ -1153,10 +1197,32 @@ void CallManager::OnALegRequest(const CallPtr& call, ServerTransactionPtr tx) {
     return;
   }
   if (method == "INVITE" || method == "UPDATE" || method == "INFO") {
+    if (method != "INFO") ArmSessionTimer(call);  // a refresh (RFC 4028 §10)
     Relay(call, true, std::move(tx));
     return;
   }
   tx->Reply(501, "Not Implemented");
+}
+
+std::vector<Header> CallManager::SessionTimerHeaders(const Call& call) const {
+  if (call.session_expires <= absl::ZeroDuration()) return {};
+  return {{"Session-Expires",
+           absl::StrCat(absl::ToInt64Seconds(call.session_expires), ";refresher=uac")},
+          {"Require", "timer"}};
+}
+
+void CallManager::ArmSessionTimer(const CallPtr& call) {
+  if (call->session_expires <= absl::ZeroDuration() || call->ended) return;
+  // The refresher has until the interval is nearly over (RFC 4028 §10: minus a third, at most
+  // 32 s); then the session is gone.
+  const absl::Duration grace = std::min(absl::Seconds(32), call->session_expires / 3);
+  std::weak_ptr<Call> weak = call;
+  call->session_timer = stack_.After(call->session_expires - grace, [this, weak] {
+    if (auto c = weak.lock()) {
+      spdlog::info("sip: call {}: no session refresh from the caller in time", c->id);
+      End(c, cv1::HANGUP_CAUSE_MEDIA_TIMEOUT, cv1::HANGUP_PARTY_SYSTEM, 0, "SESSION_EXPIRED");
+    }
+  });
 }
 
 void CallManager::OnBLegRequest(const CallPtr& call, Branch* b, ServerTransactionPtr tx) {
@@ -1252,8 +1318,11 @@ void CallManager::Relay(const CallPtr& call, bool from_caller, ServerTransaction
             answer = from_caller ? ToCaller(*c, answer) : ToBranch(*target, answer);
           }
         }
+        // A caller's refresh is answered with the session interval (RFC 4028 §9).
+        const bool refresh = from_caller && ok && (method == "INVITE" || method == "UPDATE");
         in->Reply(response.status(), response.phrase(),
-                  {.contact = method == "INVITE" || method == "UPDATE"
+                  {.headers = refresh ? SessionTimerHeaders(*c) : std::vector<Header>{},
+                   .contact = method == "INVITE" || method == "UPDATE"
                                   ? stack_.ContactFor(c->a_transport == "tcp" ? "tcp" : "udp")
                                   : "",
                    .content_type = response.body().empty() ? "" : response.content_type(),
@@ -2145,6 +2214,7 @@ void CallManager::End(const CallPtr& call, cv1::HangupCause cause, cv1::HangupPa
   call->state = cv1::CALL_STATE_ENDED;
   call->step_timer.reset();
   call->max_timer.reset();
+  call->session_timer.reset();
   for (auto& ts : call->targets) ts.delay.reset();
 
   if (!call->tenant_id.empty()) {

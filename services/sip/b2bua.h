@@ -54,6 +54,9 @@ struct CallManagerOptions {
   size_t max_routing_backlog = 2'048;
   // Retry-After on 503s.
   absl::Duration retry_after = absl::Seconds(5);
+  // Shortest session interval a caller may ask for (RFC 4028 Min-SE; shorter: 422). The RFC's
+  // floor is 90 s; tests set less.
+  absl::Duration min_session_expires = absl::Seconds(90);
 };
 
 struct Call;
@@ -64,7 +67,7 @@ struct OriginateRequest {
   std::string call_id;  // as routing was told
   std::string tenant_id;
   std::string user_id;
-  std::string extension;  // the agent's, whose registered phones ring first
+  std::string extension;    // the agent's, whose registered phones ring first
   std::string destination;  // as shown: the number or extension, never with a PIN
   std::string dialled;      // as routing saw it (with the PIN prefix when one was given)
   absl::Duration ring_timeout = absl::Seconds(30);
@@ -145,6 +148,10 @@ class CallManager {
   void ConnectOriginator(const CallPtr& call, Branch* answered);
   void OnALegRequest(const CallPtr& call, ServerTransactionPtr tx);
   void OnBLegRequest(const CallPtr& call, Branch* branch, ServerTransactionPtr tx);
+  // RFC 4028 with the caller as refresher: the headers of answers to it, and the timer that
+  // ends the call without a refresh.
+  std::vector<Header> SessionTimerHeaders(const Call& call) const;
+  void ArmSessionTimer(const CallPtr& call);
   void Relay(const CallPtr& call, bool from_caller, ServerTransactionPtr tx);
   void OnRefer(const CallPtr& call, Branch* agent, ServerTransactionPtr tx);
   void NotifyTransferor(const CallPtr& call, Branch* transferor, int status, bool final);

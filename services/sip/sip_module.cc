@@ -29,6 +29,7 @@ struct SipFlags {
   int64_t max_calls = 10'000;
   std::string nonce_secret;
   absl::Duration max_call_duration = absl::Hours(4);
+  absl::Duration min_session_expires = absl::Seconds(90);
   int64_t min_expires = 60;
   int64_t max_expires = 3600;
   int64_t default_expires = 600;
@@ -71,6 +72,9 @@ app::ModuleSpec SipModule() {
             set.Add("sip_nonce_secret", &flags->nonce_secret,
                     "Secret (at least 16 bytes) for digest nonces, the same on every SIP node; "
                     "empty: a random one per process.");
+            set.Add("sip_min_session_expires", &flags->min_session_expires,
+                    "Shortest session-timer interval a caller may ask for (RFC 4028 Min-SE; "
+                    "shorter requests get 422). RFC 4028 says at least 90 s.");
             set.Add("sip_max_call_duration", &flags->max_call_duration,
                     "Longest an answered call may last when routing sets no limit.");
             set.Add("sip_min_expires", &flags->min_expires,
@@ -109,6 +113,10 @@ app::ModuleSpec SipModule() {
         options.calls.node_id = options.node_id;
         options.calls.max_calls = static_cast<size_t>(std::max<int64_t>(1, flags->max_calls));
         options.calls.max_call_duration = flags->max_call_duration;
+        if (flags->min_session_expires < absl::Seconds(1)) {
+          return absl::InvalidArgumentError("--sip_min_session_expires: at least 1s");
+        }
+        options.calls.min_session_expires = flags->min_session_expires;
         options.worker_threads = static_cast<int>(std::clamp<int64_t>(flags->workers, 1, 256));
         options.nonce_secret = flags->nonce_secret;
         if (flags->min_expires < 1 || flags->max_expires < flags->min_expires ||

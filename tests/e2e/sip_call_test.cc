@@ -1110,6 +1110,26 @@ TEST_CASE("call control refuses what it cannot do, naming why", "[e2e][sip]") {
   CHECK(s.error_code() == grpc::NOT_FOUND);
 }
 
+TEST_CASE(
+    "session timers: too short an interval gets 422; a caller that stops refreshing is hung up",
+    "[e2e][sip]") {
+  SipWorld w(ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY, {"--sip_min_session_expires=2s"});
+  CHECK(CarrierCalls(w, "carrier_session_too_short.xml") == 0);
+  SipWorld::Agent agent1{w.agent_id, w.extension, w.sip_password};
+  auto phone = Phone("agent_answer.xml", w.RegisterPhone(agent1), w.r->sip_port);
+  const absl::Time start = absl::Now();
+  CHECK(CarrierCalls(w, "carrier_session_expires.xml") == 0);
+  RequireExit(phone, "the agent's phone got the BYE");
+  // 4 s asked, minus a third (RFC 4028 §10).
+  CHECK(absl::Now() - start > absl::Milliseconds(2500));
+  auto [call_id, events] = w.EndedCall();
+  CHECK(Types(events) ==
+        std::vector<cv1::EventType>{cv1::EVENT_TYPE_CALL_CREATED, cv1::EVENT_TYPE_CALL_RINGING,
+                                    cv1::EVENT_TYPE_CALL_ANSWERED, cv1::EVENT_TYPE_CALL_ENDED});
+  CHECK(events.back().call().ended().cause() == cv1::HANGUP_CAUSE_MEDIA_TIMEOUT);
+  CHECK(events.back().call().ended().reason() == "SESSION_EXPIRED");
+}
+
 TEST_CASE("registrations expire", "[e2e][sip]") {
   SipWorld w(ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY, {"--sip_min_expires=1"});
   const std::string contact = absl::StrCat("sip:", w.extension, "@127.0.0.1:5999");
