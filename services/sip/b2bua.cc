@@ -497,7 +497,9 @@ void CallManager::OnInvite(ServerTransactionPtr tx) {
   const bool congested = routing_backlog_ >= options_.max_routing_backlog ||
                          (routing_backlog_ >= options_.min_routing_backlog &&
                           routing_delay_ > options_.max_routing_delay);
+  ++invites_total_;
   if (active_calls() >= options_.max_calls || congested) {
+    ++invites_rejected_;
     tx->Reply(503, "Service Unavailable", {.headers = {{"Retry-After", retry}}});
     return;
   }
@@ -623,10 +625,40 @@ void CallManager::OnInvite(ServerTransactionPtr tx) {
       });
   if (!queued) {
     Forget(call->id);
+    ++invites_rejected_;
     tx->Reply(503, "Service Unavailable", {.headers = {{"Retry-After", retry}}});
     return;
   }
   ++routing_backlog_;
+}
+
+v1::OverloadStatus CallManager::Overload() {
+  const absl::Time now = clock_.Now();
+  if (rate_since_ != absl::InfinitePast() && now - rate_since_ >= absl::Seconds(1)) {
+    invite_rate_ = static_cast<double>(invites_total_ - rate_invites_) /
+                   absl::ToDoubleSeconds(now - rate_since_);
+  }
+  if (rate_since_ == absl::InfinitePast() || now - rate_since_ >= absl::Seconds(1)) {
+    rate_since_ = now;
+    rate_invites_ = invites_total_;
+  }
+  v1::OverloadStatus out;
+  out.set_node_id(options_.node_id);
+  const bool rejecting = active_calls() >= options_.max_calls ||
+                         routing_backlog_ >= options_.max_routing_backlog ||
+                         (routing_backlog_ >= options_.min_routing_backlog &&
+                          routing_delay_ > options_.max_routing_delay);
+  const bool near = routing_backlog_ >= options_.min_routing_backlog &&
+                    routing_delay_ > options_.max_routing_delay / 2;
+  out.set_level(rejecting ? v1::OverloadStatus::LEVEL_REJECTING
+                : near    ? v1::OverloadStatus::LEVEL_THROTTLING
+                          : v1::OverloadStatus::LEVEL_NORMAL);
+  out.set_queue_depth(static_cast<int32_t>(routing_backlog_));
+  out.set_queue_capacity(static_cast<int32_t>(options_.max_routing_backlog));
+  out.set_invites_per_second(invite_rate_);
+  out.set_invites_rejected_total(static_cast<int64_t>(invites_rejected_));
+  out.mutable_retry_after()->set_seconds(absl::ToInt64Seconds(options_.retry_after));
+  return out;
 }
 
 void CallManager::RoutingAnswered(absl::Time since) {

@@ -102,6 +102,8 @@ class CallManager {
   absl::StatusOr<std::string> Originate(OriginateRequest request);
   // Loop thread.
   size_t active_calls() const { return calls_.size() - lingering_; }
+  // This node's admission state (GetOverloadStatus, the node's heartbeat). Loop thread.
+  v1::OverloadStatus Overload();
   // New calls waiting for their routing answer, and how long they waited lately. Loop thread.
   size_t routing_backlog() const { return routing_backlog_; }
   absl::Duration routing_delay() const { return routing_delay_; }
@@ -198,6 +200,12 @@ class CallManager {
   absl::flat_hash_map<std::string, CallPtr> calls_;
   size_t lingering_ = 0;  // ended calls in calls_
   size_t routing_backlog_ = 0;
+  uint64_t invites_total_ = 0;     // new INVITEs seen
+  uint64_t invites_rejected_ = 0;  // of which refused with 503 (overload)
+  // The INVITE rate over the time between two Overload() calls.
+  uint64_t rate_invites_ = 0;
+  absl::Time rate_since_ = absl::InfinitePast();
+  double invite_rate_ = 0;
   absl::Duration routing_delay_;  // moving average of INVITE -> routing answer
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

@@ -36,6 +36,30 @@ absl::StatusOr<std::unique_ptr<SipServer>> SipServer::Start(SipServerOptions opt
   server->calls_ = std::make_unique<CallManager>(*server->stack_, *server->executor_, peers,
                                                  *server->registrations_, *server->registrar_,
                                                  *server->state_, clock, server->options_.calls);
+  std::vector<std::string> addresses;
+  const StackOptions& so = server->options_.stack;
+  const std::string host = server->stack_->public_host();
+  if (so.udp) addresses.push_back(absl::StrCat("udp:", host, ":", so.port));
+  if (so.tcp) addresses.push_back(absl::StrCat("tcp:", host, ":", so.port));
+  if (!so.tls_dir.empty()) addresses.push_back(absl::StrCat("tls:", host, ":", so.tls_port));
+  server->nodes_ = std::make_unique<NodeRegistry>(
+      redis, clock,
+      NodeRegistry::Options{.node_id = server->options_.node_id,
+                            .prefix = server->options_.redis_prefix,
+                            .heartbeat = server->options_.heartbeat,
+                            .dead_after = server->options_.node_dead_after},
+      [raw, addresses] {
+        v1::SipNode node;
+        for (const std::string& a : addresses) node.add_sip_addresses(a);
+        auto overload = raw->WithCalls<v1::SipNode>([](CallManager& calls) {
+          v1::SipNode n;
+          n.set_active_calls(static_cast<int32_t>(calls.active_calls()));
+          *n.mutable_overload() = calls.Overload();
+          return n;
+        });
+        if (overload.ok()) node.MergeFrom(*overload);
+        return node;
+      });
   return server;
 }
 
@@ -62,6 +86,7 @@ SipServer::~SipServer() { Stop(); }
 void SipServer::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  nodes_.reset();  // its heartbeat asks the loop for figures: before the loop stops
   if (stack_ != nullptr) {
     stack_->Stop([this] {
       calls_->CloseAll();

@@ -18,6 +18,7 @@
 #include "libs/sip/stack.h"
 #include "services/sip/b2bua.h"
 #include "services/sip/call_state.h"
+#include "services/sip/nodes.h"
 #include "services/sip/peers.h"
 #include "services/sip/registrar.h"
 #include "services/sip/registrations.h"
@@ -35,6 +36,9 @@ struct SipServerOptions {
   // Shared by every SIP node so a nonce minted by one is good at the others; empty: per process.
   std::string nonce_secret;
   std::string redis_prefix = "sb:";
+  // The node's heartbeat in Redis (NodeRegistry).
+  absl::Duration heartbeat = absl::Seconds(5);
+  absl::Duration node_dead_after = absl::Seconds(20);
 };
 
 class SipServer {
@@ -68,6 +72,7 @@ class SipServer {
 
   Stack& stack() { return *stack_; }
   SipPeers& peers() { return peers_; }
+  NodeRegistry& nodes() { return *nodes_; }
   CallStateWriter& state() { return *state_; }
   RegistrationStore& registrations() { return *registrations_; }
   const SipServerOptions& options() const { return options_; }
@@ -91,6 +96,7 @@ class SipServer {
   std::unique_ptr<BoundedExecutor> executor_;
   std::unique_ptr<CallManager> calls_;
   std::unique_ptr<Stack> stack_;
+  std::unique_ptr<NodeRegistry> nodes_;
   // Transactions waiting for a worker's answer, by id (workers never hold loop objects).
   absl::flat_hash_map<uint64_t, ServerTransactionPtr> pending_;
   uint64_t next_pending_ = 1;

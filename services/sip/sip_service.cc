@@ -11,6 +11,7 @@
 #include "libs/common/status_macros.h"
 #include "services/sip/registrations.h"
 #include "services/sip/sip_server.h"
+#include "spdlog/spdlog.h"
 
 namespace sb::sip {
 
@@ -357,6 +358,86 @@ grpc::Status SipService::OriginateCall(grpc::ServerContext* context,
       (void)redis_.Command({"SET", idempotency, call_id, "NX", "EX", "600"});
     }
     response->set_call_id(call_id);
+    return absl::OkStatus();
+  }());
+}
+
+absl::Status SipService::RequirePlatform(grpc::ServerContext& context) const {
+  SB_ASSIGN_OR_RETURN(auth::Principal principal, authenticator_.Authenticate(context));
+  if (!principal.is_service() && !principal.is_platform_admin()) {
+    return absl::PermissionDeniedError("SIP nodes are the platform's: platform admins only");
+  }
+  return absl::OkStatus();
+}
+
+grpc::Status SipService::ListNodes(grpc::ServerContext* context,
+                                   const v1::ListNodesRequest* request,
+                                   v1::ListNodesResponse* response) {
+  return app::ToGrpc(*context, [&]() -> absl::Status {
+    SB_RETURN_IF_ERROR(RequirePlatform(*context));
+    SipServer* server = server_.load();
+    if (server == nullptr) return absl::UnavailableError("the SIP transports are not up");
+    SB_ASSIGN_OR_RETURN(std::vector<v1::SipNode> nodes,
+                        server->nodes().List(request->include_dead()));
+    for (v1::SipNode& n : nodes) *response->add_nodes() = std::move(n);
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status SipService::GetOverloadStatus(grpc::ServerContext* context,
+                                           const v1::GetOverloadStatusRequest* request,
+                                           v1::OverloadStatus* response) {
+  return app::ToGrpc(*context, [&]() -> absl::Status {
+    SB_RETURN_IF_ERROR(RequirePlatform(*context));
+    SipServer* server = server_.load();
+    if (server == nullptr) return absl::UnavailableError("the SIP transports are not up");
+    if (request->node_id().empty() || request->node_id() == server->options().node_id) {
+      SB_ASSIGN_OR_RETURN(*response, server->WithCalls<v1::OverloadStatus>(
+                                         [](CallManager& calls) { return calls.Overload(); }));
+      return absl::OkStatus();
+    }
+    // Another node: as of its last heartbeat.
+    SB_ASSIGN_OR_RETURN(v1::SipNode node, server->nodes().Get(request->node_id()));
+    *response = node.overload();
+    response->set_node_id(node.node_id());
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status SipService::CloseNodeCalls(grpc::ServerContext* context,
+                                        const v1::CloseNodeCallsRequest* request,
+                                        v1::CloseNodeCallsResponse* response) {
+  return app::ToGrpc(*context, [&]() -> absl::Status {
+    SB_RETURN_IF_ERROR(RequirePlatform(*context));
+    if (request->node_id().empty()) {
+      return app::FieldError("node_id", "REQUIRED", "name the dead SIP node");
+    }
+    SipServer* server = server_.load();
+    if (server == nullptr) return absl::UnavailableError("the SIP transports are not up");
+    if (request->node_id() == server->options().node_id) {
+      return absl::FailedPreconditionError("this node is alive: it ends its own calls");
+    }
+    SB_ASSIGN_OR_RETURN(
+        int closed, server->nodes().CloseNodeCalls(
+                        request->node_id(), server->state(), [&](const v1::ActiveCall& call) {
+                          // Routing releases the agents and queue places (best effort: a failure is
+                          // logged).
+                          rv1::ReportCallEventRequest report;
+                          report.set_call_id(call.call_id());
+                          report.set_node_id(call.node_id());
+                          report.set_tenant_id(call.tenant_id());
+                          *report.mutable_occurred_at() =
+                              google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+                                  absl::ToUnixNanos(clock_.Now()));
+                          report.mutable_call_ended()->set_cause(cv1::HANGUP_CAUSE_NODE_FAILURE);
+                          report.mutable_call_ended()->set_hangup_by(cv1::HANGUP_PARTY_SYSTEM);
+                          auto r = server->peers().ReportCallEvent(report);
+                          if (!r.ok() && r.status().code() != absl::StatusCode::kUnimplemented) {
+                            spdlog::warn("sip: routing not told of closed call {}: {}",
+                                         call.call_id(), std::string(r.status().message()));
+                          }
+                        }));
+    response->set_calls_closed(closed);
     return absl::OkStatus();
   }());
 }

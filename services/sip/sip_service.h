@@ -48,6 +48,14 @@ class SipService final : public v1::SipService::Service {
                                v1::ListActiveCallsResponse* response) override;
   grpc::Status GetActiveCall(grpc::ServerContext* context, const v1::GetActiveCallRequest* request,
                              v1::ActiveCall* response) override;
+  grpc::Status ListNodes(grpc::ServerContext* context, const v1::ListNodesRequest* request,
+                         v1::ListNodesResponse* response) override;
+  grpc::Status GetOverloadStatus(grpc::ServerContext* context,
+                                 const v1::GetOverloadStatusRequest* request,
+                                 v1::OverloadStatus* response) override;
+  grpc::Status CloseNodeCalls(grpc::ServerContext* context,
+                              const v1::CloseNodeCallsRequest* request,
+                              v1::CloseNodeCallsResponse* response) override;
   grpc::Status OriginateCall(grpc::ServerContext* context, const v1::OriginateCallRequest* request,
                              v1::OriginateCallResponse* response) override;
   grpc::Status HoldCall(grpc::ServerContext* context, const v1::HoldCallRequest* request,
@@ -60,6 +68,8 @@ class SipService final : public v1::SipService::Service {
                           google::protobuf::Empty* response) override;
 
  private:
+  // Platform admins and the platform's services (node-level RPCs).
+  absl::Status RequirePlatform(grpc::ServerContext& context) const;
   struct Caller;
   absl::StatusOr<Caller> Authenticate(grpc::ServerContext& context) const;
   // The SIP server that owns a call `caller` may control (a supervisor, or an agent on it).

@@ -1130,6 +1130,83 @@ TEST_CASE(
   CHECK(events.back().call().ended().reason() == "SESSION_EXPIRED");
 }
 
+TEST_CASE("SIP nodes: listed with their load; a dead node's calls are closed out", "[e2e][sip]") {
+  SipWorld w;
+  const std::string platform = e2e::Login(*w.identity, "", "superadmin", "Platform-Admin-2026");
+  auto with = [](const std::string& token) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->AddMetadata("authorization", "Bearer " + token);
+    return ctx;
+  };
+  const std::string ours = absl::StrCat("udp:127.0.0.1:", w.r->sip_port);
+  sv1::SipNode self;
+  REQUIRE(Eventually([&] {
+    sv1::ListNodesResponse nodes;
+    if (!w.sip->ListNodes(with(platform).get(), {}, &nodes).ok()) return false;
+    for (const auto& n : nodes.nodes()) {
+      for (const auto& a : n.sip_addresses()) {
+        if (a == ours) self = n;
+      }
+    }
+    return !self.node_id().empty();
+  }));
+  CHECK(self.state() == sv1::SipNode::STATE_ACTIVE);
+  CHECK(self.overload().level() == sv1::OverloadStatus::LEVEL_NORMAL);
+  CHECK(self.overload().retry_after().seconds() == 5);
+  {
+    sv1::ListNodesResponse nodes;
+    CHECK(w.sip->ListNodes(with(w.admin).get(), {}, &nodes).error_code() ==
+          grpc::PERMISSION_DENIED);
+    sv1::OverloadStatus status;
+    REQUIRE(w.sip->GetOverloadStatus(with(platform).get(), {}, &status).ok());
+    CHECK(status.node_id() == self.node_id());
+    CHECK(status.queue_capacity() > 0);
+  }
+
+  // A node that died with a call in progress: its heartbeat is old, its call still "live".
+  const std::string dead = "sip-dead-" + NewUuid().substr(0, 8);
+  const std::string call_id = NewUuid();
+  sv1::ActiveCall call;
+  call.set_call_id(call_id);
+  call.set_tenant_id(w.tenant_id);
+  call.set_node_id(dead);
+  call.set_state(cv1::CALL_STATE_ANSWERED);
+  call.add_agent_user_ids(w.agent_id);
+  call.mutable_answered_at()->set_seconds(absl::ToUnixSeconds(absl::Now()));
+  const std::string old_beat = absl::StrCat(absl::ToUnixMillis(absl::Now() - absl::Minutes(5)));
+  for (const std::vector<std::string>& cmd : std::vector<std::vector<std::string>>{
+           {"ZADD", "sb:sip:nodes", old_beat, dead},
+           {"SET", "sb:call:" + call_id, call.SerializeAsString()},
+           {"SADD", "sb:calls:node:" + dead, call_id},
+           {"ZADD", "sb:calls:tenant:" + w.tenant_id, "1", call_id}}) {
+    REQUIRE(w.redis->Command(cmd).ok());
+  }
+  sv1::ListNodesRequest with_dead;
+  with_dead.set_include_dead(true);
+  sv1::ListNodesResponse all;
+  REQUIRE(w.sip->ListNodes(with(platform).get(), with_dead, &all).ok());
+  CHECK(std::any_of(all.nodes().begin(), all.nodes().end(), [&](const sv1::SipNode& n) {
+    return n.node_id() == dead && n.state() == sv1::SipNode::STATE_DEAD;
+  }));
+  sv1::CloseNodeCallsRequest close;
+  close.set_node_id(self.node_id());
+  sv1::CloseNodeCallsResponse closed;
+  CHECK(w.sip->CloseNodeCalls(with(platform).get(), close, &closed).error_code() ==
+        grpc::FAILED_PRECONDITION);
+  close.set_node_id(dead);
+  REQUIRE(w.sip->CloseNodeCalls(with(platform).get(), close, &closed).ok());
+  CHECK(closed.calls_closed() == 1);
+  auto [ended_id, events] = w.EndedCall();
+  CHECK(ended_id == call_id);
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].call().ended().cause() == cv1::HANGUP_CAUSE_NODE_FAILURE);
+  CHECK(events[0].call().ended().outcome() == cv1::CALL_OUTCOME_ANSWERED);
+  CHECK(w.LiveState(call_id).state() == cv1::CALL_STATE_ENDED);
+  // Idempotent: nothing is left to close, and the node is forgotten.
+  REQUIRE(w.sip->CloseNodeCalls(with(platform).get(), close, &closed).ok());
+  CHECK(closed.calls_closed() == 0);
+}
+
 TEST_CASE("registrations expire", "[e2e][sip]") {
   SipWorld w(ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY, {"--sip_min_expires=1"});
   const std::string contact = absl::StrCat("sip:", w.extension, "@127.0.0.1:5999");
