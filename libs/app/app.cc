@@ -107,9 +107,15 @@ void DeclareProcessFlags(FlagSet& flags, ProcessConfig& c) {
 }
 
 std::shared_ptr<grpc::Channel> Platform::ChannelTo(const std::string& target) const {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(static_cast<int>(config_.grpc_max_message_bytes));
+  args.SetMaxSendMessageSize(static_cast<int>(config_.grpc_max_message_bytes));
   std::string addr;
   if (shared_->hosted.contains(target)) {
+    std::lock_guard lock(shared_->server_mu);
     SB_CHECK(shared_->local_port > 0) << "ChannelTo(" << target << ") before the server listens";
+    if (shared_->local_server != nullptr) return shared_->local_server->InProcessChannel(args);
+    // Only once the modules have stopped: the closed port, where calls fail with UNAVAILABLE.
     addr = absl::StrCat("127.0.0.1:", shared_->local_port);
   } else {
     for (absl::string_view item : absl::StrSplit(config_.service_addrs, ',', absl::SkipEmpty())) {
@@ -122,9 +128,6 @@ std::shared_ptr<grpc::Channel> Platform::ChannelTo(const std::string& target) co
       if (at != std::string::npos) addr.replace(at, 9, target);
     }
   }
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(static_cast<int>(config_.grpc_max_message_bytes));
-  args.SetMaxSendMessageSize(static_cast<int>(config_.grpc_max_message_bytes));
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS,
               static_cast<int>(absl::ToInt64Milliseconds(config_.grpc_keepalive_time)));
   return grpc::CreateCustomChannel(addr, grpc::InsecureChannelCredentials(), args);
@@ -143,6 +146,7 @@ struct App::State {
   std::vector<std::pair<std::string, std::unique_ptr<Module>>> modules;
   size_t started = 0;  // how many of `modules` have had Start() called successfully
   std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<grpc::Server> internal_server;  // in-process channels only (ChannelTo)
   int grpc_port = 0;
   std::unique_ptr<HealthMonitor> health;
   std::unique_ptr<metrics::AdminHttpServer> http;
@@ -276,16 +280,30 @@ absl::Status App::Start() {
   // Clients (other services, probes) may ping every 10 s without being told to back off.
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
-  builder.RegisterService(&s.health_service);
-  for (const auto& entry : s.host.services()) builder.RegisterService(entry.service);
-  builder.experimental().SetInterceptorCreators(DefaultInterceptors(s.registry, s.drain));
+  auto serve_all = [&s](grpc::ServerBuilder& b) {
+    b.RegisterService(&s.health_service);
+    for (const auto& entry : s.host.services()) b.RegisterService(entry.service);
+    b.experimental().SetInterceptorCreators(DefaultInterceptors(s.registry, s.drain));
+  };
+  serve_all(builder);
   s.server = builder.BuildAndStart();
   if (!s.server || s.grpc_port == 0) {
     s.server.reset();
     return fail(absl::UnavailableError(absl::StrCat(
         "cannot listen on --grpc_addr=", s.config.grpc_addr, " (address in use or not local?)")));
   }
-  s.platform.set_local_grpc_port(s.grpc_port);
+  // The same services (sync ones may be registered twice) without a port, for this process's own
+  // in-process channels (Platform::ChannelTo). It stays up until the modules have stopped: modules
+  // may still call each other while they stop, and gRPC 1.51 crashes creating a call on an
+  // in-process channel whose server has shut down.
+  grpc::ServerBuilder internal;
+  internal.SetResourceQuota(quota);
+  internal.SetMaxReceiveMessageSize(static_cast<int>(s.config.grpc_max_message_bytes));
+  internal.SetMaxSendMessageSize(static_cast<int>(s.config.grpc_max_message_bytes));
+  serve_all(internal);
+  s.internal_server = internal.BuildAndStart();
+  if (!s.internal_server) return fail(absl::InternalError("cannot start the in-process server"));
+  s.platform.set_local_server(s.internal_server.get(), s.grpc_port);
   // Nothing is SERVING until every module has started and the first checks have passed.
   s.health_service.SetServingStatus("", false);
   s.health = std::make_unique<HealthMonitor>(s.host, s.config.health_interval);
@@ -353,6 +371,13 @@ void App::Shutdown() {
   // The HTTP listener reads metrics that modules may own: stop it before they go.
   if (s.http) s.http->Stop();
   for (size_t i = s.started; i > 0; --i) s.modules[i - 1].second->Stop();
+  if (s.internal_server) {
+    // From here on ChannelTo gives hosted targets the closed port (calls: UNAVAILABLE).
+    s.platform.set_local_server(nullptr, s.grpc_port);
+    s.internal_server->Shutdown(std::chrono::system_clock::now());
+    s.internal_server->Wait();
+  }
+  s.internal_server.reset();
   s.server.reset();
   while (!s.modules.empty()) s.modules.pop_back();
   spdlog::info("switchboard stopped");

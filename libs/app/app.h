@@ -2,10 +2,12 @@
 
 // App runs a Switchboard process: it resolves the chosen targets into modules, creates them in
 // dependency order (applying each service's migrations first), serves all their gRPC services from
-// one server with health, reflection and the default interceptors, serves /metrics, /healthz and
-// /readyz over HTTP, starts the modules, and on Shutdown() drains: health goes NOT_SERVING, the
-// server stops taking new RPCs and finishes those in flight (up to --shutdown_grace), then modules
-// stop in reverse order.
+// one server with health, reflection and the default interceptors (and the same services once more
+// without a port, to the modules' own in-process channels: Platform::ChannelTo), serves /metrics,
+// /healthz and /readyz over HTTP, starts the modules, and on Shutdown() drains: health goes
+// NOT_SERVING, the server stops taking new RPCs and finishes those in flight (up to
+// --shutdown_grace), then modules stop in reverse order (still reaching each other in-process),
+// then the in-process server ends.
 //
 // RunMain() is the whole of main(): flags and environment, --help, signals, exit codes
 // (0 clean shutdown, 1 start-up failure, 2 bad configuration or unknown target).

@@ -25,6 +25,17 @@ CallContext CallContext::FromMetadata(const std::multimap<grpc::string_ref, grpc
   return c;
 }
 
+std::string PeerIp(const grpc::ServerContextBase& context) { return PeerIpOf(context.peer()); }
+
+std::string PeerIpOf(std::string_view peer) {
+  if (!peer.starts_with("ipv4:") && !peer.starts_with("ipv6:")) return "127.0.0.1";
+  std::string_view ip = peer.substr(5);
+  const size_t colon = ip.rfind(':');
+  if (colon != std::string_view::npos) ip = ip.substr(0, colon);
+  if (ip.size() >= 2 && ip.front() == '[' && ip.back() == ']') ip = ip.substr(1, ip.size() - 2);
+  return std::string(ip);
+}
+
 void CallContext::PropagateTo(grpc::ClientContext& context) const {
   if (!request_id.empty()) context.AddMetadata(kRequestIdHeader, request_id);
   if (!tenant_id.empty()) context.AddMetadata(kTenantIdHeader, tenant_id);

@@ -14,6 +14,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 
 #include <grpcpp/client_context.h>
 #include <grpcpp/server_context.h>
@@ -46,5 +47,14 @@ struct CallContext {
   // Adds request id, tenant and call id (not the token) to an outgoing call's metadata.
   void PropagateTo(grpc::ClientContext& context) const;
 };
+
+// The IP address of a request's direct peer: "203.0.113.7", "2001:db8::9". A caller that gRPC
+// names without an IP address is on this host — an in-process channel (Platform::ChannelTo of a
+// target this process hosts) or a Unix socket — and reads as "127.0.0.1", what such calls showed
+// when they came over loopback TCP.
+std::string PeerIp(const grpc::ServerContextBase& context);
+// The same from the text of ServerContext::peer(): "ipv4:203.0.113.7:5555",
+// "ipv6:[2001:db8::9]:5555".
+std::string PeerIpOf(std::string_view peer);
 
 }  // namespace sb::app

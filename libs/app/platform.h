@@ -7,6 +7,7 @@
 // no lookup by name.
 
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -18,6 +19,9 @@
 #include "libs/common/check.h"
 #include "libs/common/clock.h"
 
+namespace grpc {
+class Server;
+}
 namespace sb::metrics {
 class Registry;
 }
@@ -93,16 +97,29 @@ class Platform {
   void set_pg(pg::Pool* pool) { shared_->pg = pool; }
   void set_redis(redis::Client* client) { shared_->redis = client; }
 
-  // A channel to another target's gRPC API ("identity", "routing", ...): this process's own server
-  // when it hosts that target (so `--target=all` runs the same gRPC path as production), otherwise
-  // the address from --service_addrs or --service_addr_template. Valid from Module::Start() on,
-  // once the server is listening; channels connect lazily.
+  // A channel to another target's gRPC API ("identity", "routing", ...). When this process hosts
+  // that target, an in-process channel to the process's own services: calls skip HTTP/2 and TCP
+  // but still run the server's interceptors, metadata, deadlines and handlers, so `--target=all`
+  // serves them as production does (the handler sees no IP peer; app::PeerIp() reads it as
+  // loopback). In-process channels work until every module has stopped; one made after that
+  // fails its calls with UNAVAILABLE, and channels made before must not be used after it (App
+  // ends the in-process server then). Otherwise a TCP channel to the address from --service_addrs
+  // or --service_addr_template. Valid from Module::Start() on, once the server is listening; TCP
+  // channels connect lazily.
   std::shared_ptr<grpc::Channel> ChannelTo(const std::string& target) const;
 
   // Set by the App.
   void set_hosted_targets(std::set<std::string> targets) { shared_->hosted = std::move(targets); }
-  void set_local_grpc_port(int port) { shared_->local_port = port; }
-  int local_grpc_port() const { return shared_->local_port; }
+  // The server in-process channels go to; null again before it shuts down.
+  void set_local_server(grpc::Server* server, int port) {
+    std::lock_guard lock(shared_->server_mu);
+    shared_->local_server = server;
+    shared_->local_port = port;
+  }
+  int local_grpc_port() const {
+    std::lock_guard lock(shared_->server_mu);
+    return shared_->local_port;
+  }
 
  private:
   // What all modules' views share; filled in as infrastructure modules are created.
@@ -110,7 +127,9 @@ class Platform {
     pg::Pool* pg = nullptr;
     redis::Client* redis = nullptr;
     std::set<std::string> hosted;
-    int local_port = 0;
+    std::mutex server_mu;  // held while an in-process channel is made: the server stays up
+    grpc::Server* local_server = nullptr;  // guarded by server_mu
+    int local_port = 0;                    // guarded by server_mu
   };
   bool Visible(const std::string& module) const {
     return !visible_.has_value() || visible_->contains(module);

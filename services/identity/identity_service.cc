@@ -5,7 +5,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/strip.h"
 #include "libs/app/call_context.h"
 #include "libs/app/rpc_errors.h"
 #include "libs/common/ids.h"
@@ -205,18 +204,7 @@ ClientAddress IdentityService::ClientOf(const grpc::ServerContext& context,
       }
     }
   }
-  if (client.ip.empty()) {
-    // "ipv4:127.0.0.1:5555" / "ipv6:[::1]:5555": the direct peer.
-    std::string peer = context.peer();
-    absl::string_view p = peer;
-    absl::ConsumePrefix(&p, "ipv4:");
-    absl::ConsumePrefix(&p, "ipv6:");
-    const size_t colon = p.rfind(':');
-    if (colon != absl::string_view::npos) p = p.substr(0, colon);
-    absl::ConsumePrefix(&p, "[");
-    absl::ConsumeSuffix(&p, "]");
-    client.ip = std::string(p);
-  }
+  if (client.ip.empty()) client.ip = app::PeerIp(context);
   client.ip = Utf8Prefix(client.ip, 64);
   client.user_agent = Utf8Prefix(client.user_agent, 256);
   return client;

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "libs/pg/fields.h"
+#include "libs/pg/prepared.h"
 
 namespace sb::org {
 namespace {
@@ -77,13 +78,11 @@ v1::Contact ContactFromRow(const pqxx::row& row) {
 
 std::vector<v1::Contact> LookupContactsByNumber(pqxx::transaction_base& tx,
                                                 const NumberLookup& lookup) {
-  // libpqxx prepares on first use per connection; defining the same statement again is a no-op.
-  tx.conn().prepare(kLookupStatement, LookupSql());
   const bool every_owner = !lookup.owner_user_ids.has_value();
   const std::string owners = every_owner ? std::string("{}") : pg::PgArray(*lookup.owner_user_ids);
   std::vector<v1::Contact> out;
   for (const auto& row :
-       tx.exec_prepared(kLookupStatement, lookup.tenant_id, lookup.number,
+       pg::ExecPrepared(tx, kLookupStatement, LookupSql(), lookup.tenant_id, lookup.number,
                         pg::NullIfEmpty(lookup.project_id), every_owner, owners, lookup.limit)) {
     out.push_back(ContactFromRow(row));
   }

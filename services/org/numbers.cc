@@ -19,6 +19,7 @@
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
 #include "libs/pg/fields.h"
+#include "libs/pg/prepared.h"
 #include "libs/phone/e164.h"
 #include "services/org/org_service.h"
 
@@ -35,6 +36,9 @@ constexpr char kNumberColumns[] =
     "coalesce(n.call_flow_id::text, ''), coalesce(n.trunk_id::text, ''), "
     "coalesce(n.schedule_id::text, ''), n.enabled, extract(epoch FROM n.created_at)::float8, "
     "extract(epoch FROM n.updated_at)::float8";
+
+// How many columns kNumberColumns selects.
+constexpr pqxx::row::size_type kNumberColumnCount = 11;
 
 v1::Number NumberFromRow(const pqxx::row& row) {
   v1::Number n;
@@ -464,11 +468,11 @@ grpc::Status OrgService::ResolveNumber(grpc::ServerContext* context,
     if (!phone::IsE164(request->number())) {
       return app::FieldError("number", "NOT_E164", "must be an E.164 number like +3612345678");
     }
-    return Run([&](pqxx::work& tx) -> absl::Status {
-      pqxx::result r =
-          tx.exec_params(absl::StrCat("SELECT ", kNumberColumns,
-                                      " FROM org.numbers n WHERE n.number = $1 AND n.enabled"),
-                         request->number());
+    // Read on every inbound call: one prepared statement, no BEGIN/COMMIT round trips.
+    static const auto* kSql = new std::string(absl::StrCat(
+        "SELECT ", kNumberColumns, " FROM org.numbers n WHERE n.number = $1 AND n.enabled"));
+    return deps_.pg.Read([&](pqxx::nontransaction& tx) -> absl::Status {
+      pqxx::result r = pg::ExecPrepared(tx, "org_resolve_number", *kSql, request->number());
       if (r.empty()) return absl::NotFoundError("no tenant takes calls on this number");
       *response = NumberFromRow(r[0]);
       return absl::OkStatus();
@@ -612,26 +616,28 @@ grpc::Status OrgService::MatchInboundTrunk(grpc::ServerContext* context,
         inet_pton(AF_INET6, source.c_str(), buf) != 1) {
       return app::FieldError("source_address", "NOT_IP", "must be an IPv4 or IPv6 address");
     }
-    return Run([&](pqxx::work& tx) -> absl::Status {
-      pqxx::result n =
-          tx.exec_params(absl::StrCat("SELECT ", kNumberColumns,
-                                      " FROM org.numbers n WHERE n.number = $1 AND n.enabled"),
-                         request->number());
-      if (n.empty()) return absl::NotFoundError("no tenant takes calls on this number");
-      *response->mutable_number() = NumberFromRow(n[0]);
-      const v1::Number& number = response->number();
-      // The number's own trunk first, then any inbound trunk of the tenant that allows the source.
-      pqxx::result t = tx.exec_params(absl::StrCat("SELECT ", kTrunkColumns,
-                                                   " FROM org.trunks t WHERE t.tenant_id = $1 AND "
-                                                   "(t.config->>'inboundEnabled')::boolean "
-                                                   "AND $2::inet <<= ANY(t.inbound_cidrs) ORDER BY "
-                                                   "(t.id::text = $3) DESC, t.name LIMIT 1"),
-                                      number.tenant_id(), source, number.trunk_id());
-      if (t.empty()) {
+    // Asked on every inbound call: one prepared statement, no BEGIN/COMMIT round trips. The
+    // number (numbers_number_key), then its own trunk first and else any inbound trunk of the
+    // tenant that allows the source (trunks_name_key); no trunk columns when none does.
+    static const auto* kSql = new std::string(absl::StrCat(
+        "SELECT ", kNumberColumns, ", ", kTrunkColumns,
+        " FROM org.numbers n LEFT JOIN LATERAL (SELECT * FROM org.trunks t "
+        "WHERE t.tenant_id = n.tenant_id AND (t.config->>'inboundEnabled')::boolean "
+        "AND $2::inet <<= ANY(t.inbound_cidrs) "
+        "ORDER BY (t.id IS NOT DISTINCT FROM n.trunk_id) DESC, t.name LIMIT 1) t ON true "
+        "WHERE n.number = $1 AND n.enabled"));
+    return deps_.pg.Read([&](pqxx::nontransaction& tx) -> absl::Status {
+      pqxx::result r =
+          pg::ExecPrepared(tx, "org_match_inbound_trunk", *kSql, request->number(), source);
+      if (r.empty()) return absl::NotFoundError("no tenant takes calls on this number");
+      const pqxx::row number = r[0].slice(0, kNumberColumnCount);
+      const pqxx::row trunk = r[0].slice(kNumberColumnCount, r[0].size());
+      if (trunk[0].is_null()) {
         return absl::PermissionDeniedError(
             "the source address is not allowed to send calls for this number");
       }
-      *response->mutable_trunk() = TrunkFromRow(t[0], /*with_password=*/true);
+      *response->mutable_number() = NumberFromRow(number);
+      *response->mutable_trunk() = TrunkFromRow(trunk, /*with_password=*/true);
       return absl::OkStatus();
     });
   }());

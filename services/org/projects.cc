@@ -21,6 +21,7 @@
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
 #include "libs/pg/fields.h"
+#include "libs/pg/prepared.h"
 #include "libs/redis/client.h"
 #include "libs/redis/script.h"
 #include "services/org/org_service.h"
@@ -599,23 +600,24 @@ grpc::Status OrgService::ListProjectSelections(grpc::ServerContext* context,
     bool project_open = true;
     std::optional<absl::flat_hash_set<std::string>> workers;
     if (!project.empty()) {
-      SB_RETURN_IF_ERROR(Run([&](pqxx::work& tx) -> absl::Status {
-        pqxx::result p = tx.exec_params(
+      // Asked on every inbound call: one prepared statement, no BEGIN/COMMIT round trips. The
+      // project by its primary key; whether anyone is named to work it, and who (by the primary
+      // keys of project_agents and project_teams, and team_members').
+      SB_RETURN_IF_ERROR(deps_.pg.Read([&](pqxx::nontransaction& tx) -> absl::Status {
+        pqxx::result p = pg::ExecPrepared(
+            tx, "org_project_workers",
             "SELECT state, EXISTS (SELECT 1 FROM org.project_agents a WHERE a.project_id = p.id) "
-            "OR EXISTS (SELECT 1 FROM org.project_teams t WHERE t.project_id = p.id) FROM "
-            "org.projects p WHERE p.tenant_id = $1 AND p.id = $2",
+            "OR EXISTS (SELECT 1 FROM org.project_teams t WHERE t.project_id = p.id), "
+            "ARRAY(SELECT a.user_id::text FROM org.project_agents a WHERE a.project_id = p.id "
+            "UNION SELECT m.user_id::text FROM org.project_teams t JOIN org.team_members m ON "
+            "m.team_id = t.team_id WHERE t.project_id = p.id) "
+            "FROM org.projects p WHERE p.tenant_id = $1 AND p.id = $2",
             access.tenant_id, project);
         if (p.empty()) return absl::NotFoundError("project_id: project not found");
         project_open = p[0][0].as<int>() == v1::PROJECT_STATE_ACTIVE;
         if (p[0][1].as<bool>()) {
           workers.emplace();
-          for (const auto& row : tx.exec_params(
-                   "SELECT user_id::text FROM org.project_agents WHERE project_id = $1 UNION "
-                   "SELECT m.user_id::text FROM org.project_teams t JOIN org.team_members m ON "
-                   "m.team_id = t.team_id WHERE t.project_id = $1",
-                   project)) {
-            workers->insert(row[0].as<std::string>());
-          }
+          for (std::string& user : pg::TextArray(p[0][2])) workers->insert(std::move(user));
         }
         return absl::OkStatus();
       }));

@@ -17,6 +17,7 @@
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
 #include "libs/pg/fields.h"
+#include "libs/pg/prepared.h"
 #include "libs/schedule/compiled_schedule.h"
 #include "services/org/org_service.h"
 
@@ -86,7 +87,7 @@ absl::Status NotFound(std::string_view field, const std::string& id) {
       absl::StrCat(std::string(field), ": schedule '", id.substr(0, 64), "' not found"));
 }
 
-absl::StatusOr<v1::Schedule> LoadSchedule(pqxx::work& tx, const std::string& tenant_id,
+absl::StatusOr<v1::Schedule> LoadSchedule(pqxx::transaction_base& tx, const std::string& tenant_id,
                                           const std::string& id, std::string_view field,
                                           bool for_update = false) {
   if (id.empty()) return app::FieldError(field, "REQUIRED", "is required");
@@ -320,8 +321,13 @@ grpc::Status OrgService::EvaluateSchedule(grpc::ServerContext* context,
     if (!IsUuid(id)) return NotFound("schedule_id", id);
     const std::string key = absl::StrCat(access.tenant_id, "/", absl::AsciiStrToLower(id));
     std::shared_ptr<const schedule::CompiledSchedule> compiled;
-    SB_RETURN_IF_ERROR(Run([&](pqxx::work& tx) -> absl::Status {
-      pqxx::result v = tx.exec_params(
+    // Asked on every inbound call to a number with working hours: one prepared statement (the
+    // schedule's version, by its primary key) while the compiled schedule is cached, no
+    // BEGIN/COMMIT round trips. A schedule saved between that and loading it is cached under the
+    // older version, so the next evaluation loads it again.
+    SB_RETURN_IF_ERROR(deps_.pg.Read([&](pqxx::nontransaction& tx) -> absl::Status {
+      pqxx::result v = pg::ExecPrepared(
+          tx, "org_schedule_version",
           "SELECT (extract(epoch FROM updated_at) * 1000000)::int8 FROM org.schedules "
           "WHERE tenant_id = $1 AND id = $2",
           access.tenant_id, absl::AsciiStrToLower(id));

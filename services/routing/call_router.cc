@@ -94,7 +94,8 @@ absl::StatusOr<v1::RouteCallResponse> CallRouter::FromTrunk(
   v1::RouteCallResponse out = Answer(request, cv1::CALL_DIRECTION_INBOUND);
 
   // The number: one of this tenant's, enabled. sip matched it already (MatchInboundTrunk); asking
-  // again costs one indexed read and catches a number disabled or moved since sip's cache.
+  // again costs one indexed read and catches a number disabled or moved since sip's cache (the
+  // directory may keep the answer too, for a shorter time: --routing_number_cache_ttl).
   if (!phone::IsE164(origin.did())) {
     return Rejected(out, 404, cv1::HANGUP_CAUSE_UNALLOCATED_NUMBER, "UNALLOCATED_NUMBER");
   }

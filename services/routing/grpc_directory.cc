@@ -18,7 +18,8 @@ GrpcDirectory::GrpcDirectory(auth::ChannelFactory org, auth::ChannelFactory iden
       identity_channel_(identity),
       internal_token_(internal_token),
       options_(options),
-      countries_(std::move(identity), std::move(internal_token), clock, options.deadline) {}
+      countries_(std::move(identity), std::move(internal_token), clock, options.deadline),
+      clock_(clock) {}
 
 orgv1::OrgService::Stub& GrpcDirectory::Org() {
   std::call_once(org_once_, [this] { org_ = orgv1::OrgService::NewStub(org_channel_()); });
@@ -41,6 +42,9 @@ std::unique_ptr<grpc::ClientContext> GrpcDirectory::Context(const std::string& t
 }
 
 namespace {
+
+// Entries each cache holds at most; past that it starts afresh.
+constexpr size_t kCacheCapacity = 10'000;
 
 // What a failed call to another service means for routing. NotFound and bad-input answers are
 // kept (the caller decides what they mean for the call); a refused service credential is a
@@ -68,6 +72,13 @@ absl::Status Remote(const grpc::Status& s, std::string_view what) {
 }  // namespace
 
 absl::StatusOr<orgv1::Number> GrpcDirectory::ResolveNumber(const std::string& e164) {
+  const bool caching = options_.number_cache_ttl > absl::ZeroDuration();
+  const absl::Time now = clock_.Now();
+  if (caching) {
+    absl::MutexLock lock(&cache_mu_);
+    auto it = numbers_.find(e164);
+    if (it != numbers_.end() && now < it->second.expires) return it->second.number;
+  }
   orgv1::ResolveNumberRequest req;
   req.set_number(e164);
   orgv1::Number out;
@@ -75,11 +86,27 @@ absl::StatusOr<orgv1::Number> GrpcDirectory::ResolveNumber(const std::string& e1
   if (grpc::Status s = Org().ResolveNumber(context.get(), req, &out); !s.ok()) {
     return Remote(s, "org ResolveNumber");
   }
+  if (caching) {
+    absl::MutexLock lock(&cache_mu_);
+    if (numbers_.size() >= kCacheCapacity) numbers_.clear();
+    numbers_[e164] = {out, now + options_.number_cache_ttl};
+  }
   return out;
 }
 
 absl::StatusOr<orgv1::ScheduleStatus> GrpcDirectory::EvaluateSchedule(
     const std::string& tenant_id, const std::string& schedule_id, absl::Time at) {
+  const bool caching = options_.number_cache_ttl > absl::ZeroDuration();
+  const std::string key = absl::StrCat(tenant_id, "/", schedule_id);
+  const absl::Time now = clock_.Now();
+  if (caching) {
+    absl::MutexLock lock(&cache_mu_);
+    auto it = statuses_.find(key);
+    if (it != statuses_.end() && now < it->second.expires && it->second.from <= at &&
+        at < it->second.until) {
+      return it->second.status;
+    }
+  }
   orgv1::EvaluateScheduleRequest req;
   req.set_tenant_id(tenant_id);
   req.set_schedule_id(schedule_id);
@@ -88,6 +115,15 @@ absl::StatusOr<orgv1::ScheduleStatus> GrpcDirectory::EvaluateSchedule(
   auto context = Context(tenant_id);
   if (grpc::Status s = Org().EvaluateSchedule(context.get(), req, &out); !s.ok()) {
     return Remote(s, "org EvaluateSchedule");
+  }
+  if (caching) {
+    // Without a next change (none within org's horizon) the status is only taken to hold for as
+    // long as the entry lives.
+    const absl::Time until = out.has_next_change_at() ? pg::FromProto(out.next_change_at())
+                                                      : at + options_.number_cache_ttl;
+    absl::MutexLock lock(&cache_mu_);
+    if (statuses_.size() >= kCacheCapacity) statuses_.clear();
+    statuses_[key] = {out.status(), at, until, now + options_.number_cache_ttl};
   }
   return out.status();
 }

@@ -4,7 +4,14 @@
 // the service credential (x-sb-internal-token), the tenant in x-sb-tenant-id where the RPC reads it
 // from there, and a deadline (`deadline`, 2 s by default; the best-effort caller-name lookup gets
 // the shorter `caller_name_deadline` so that it never holds a call up for long). Tenant countries
-// come from auth::RemoteTenantCountries, cached for a minute. Thread-safe.
+// come from auth::RemoteTenantCountries, cached for a minute.
+//
+// With a `number_cache_ttl`, the two answers about a dialled number that do not depend on who is
+// working are reused for that long: the number itself (ResolveNumber, found ones only) and its
+// schedule's status — for instants from the one org evaluated up to the status's next change
+// (EvaluateSchedule says when). So a number disabled, moved or given another project, trunk or
+// schedule, or a schedule edited, reaches calls up to that long later. Agents' project selections
+// and profiles and contacts are never cached: they take effect on the next call. Thread-safe.
 
 #include <memory>
 #include <mutex>
@@ -13,6 +20,8 @@
 
 #include <grpcpp/client_context.h>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "libs/auth/org_scope_facts.h"
 #include "libs/auth/remote_tenant_countries.h"
 #include "libs/common/clock.h"
@@ -25,6 +34,8 @@ namespace sb::routing {
 struct GrpcDirectoryOptions {
   absl::Duration deadline = absl::Seconds(2);
   absl::Duration caller_name_deadline = absl::Milliseconds(500);
+  // Zero: ask org on every call.
+  absl::Duration number_cache_ttl = absl::ZeroDuration();
 };
 
 class GrpcDirectory final : public Directory {
@@ -73,6 +84,22 @@ class GrpcDirectory final : public Directory {
   std::once_flag identity_once_;
   std::unique_ptr<::switchboard::identity::v1::IdentityService::Stub> identity_;
   auth::RemoteTenantCountries countries_;
+
+  const Clock& clock_;
+  struct CachedNumber {
+    orgv1::Number number;
+    absl::Time expires;
+  };
+  // A schedule's status, the same for every instant in [from, until).
+  struct CachedStatus {
+    orgv1::ScheduleStatus status;
+    absl::Time from;
+    absl::Time until;
+    absl::Time expires;
+  };
+  absl::Mutex cache_mu_;
+  absl::flat_hash_map<std::string, CachedNumber> numbers_ ABSL_GUARDED_BY(cache_mu_);
+  absl::flat_hash_map<std::string, CachedStatus> statuses_ ABSL_GUARDED_BY(cache_mu_);
 };
 
 }  // namespace sb::routing

@@ -1,5 +1,8 @@
 #include "services/routing/routing_module.h"
 
+#include <memory>
+#include <string>
+
 #include "libs/app/owning_module.h"
 #include "libs/app/platform.h"
 #include "libs/auth/identity_clients.h"
@@ -8,13 +11,36 @@
 #include "services/routing/routing_service.h"
 
 namespace sb::routing {
+namespace {
+
+struct RoutingFlags {
+  absl::Duration number_cache_ttl = absl::Seconds(5);
+};
+
+}  // namespace
 
 app::ModuleSpec RoutingModule() {
+  auto flags = std::make_shared<RoutingFlags>();
   return {
       .name = "routing",
       .deps = {"pg", "redis"},
       .migrations = &RoutingMigrations(),
-      .create = [](app::Platform& platform) -> absl::StatusOr<std::unique_ptr<app::Module>> {
+      .declare_flags =
+          [flags](app::FlagSet& set) {
+            set.Add("routing_number_cache_ttl", &flags->number_cache_ttl,
+                    "How long routing reuses what org said about a dialled number (the number, "
+                    "its project, trunk and schedule) and its schedule's open/closed state: "
+                    "disabling or changing a number, or editing a schedule, reaches calls up to "
+                    "this long later. Agents' project selections and profiles are always read "
+                    "afresh. 0: ask org on every call. At most 1m.",
+                    [](const absl::Duration& d) -> std::string {
+                      if (d < absl::ZeroDuration() || d > absl::Minutes(1)) {
+                        return "must be between 0s and 1m";
+                      }
+                      return "";
+                    });
+          },
+      .create = [flags](app::Platform& platform) -> absl::StatusOr<std::unique_ptr<app::Module>> {
         auto module = std::make_unique<app::OwningModule>();
         const std::string token = platform.config().internal_token;
         auto identity = [platform] { return platform.ChannelTo("identity"); };
@@ -25,8 +51,9 @@ app::ModuleSpec RoutingModule() {
                                                                         .redis = platform.redis(),
                                                                         .clock = platform.clock(),
                                                                         .internal_token = token}));
-        auto& directory =
-            module->Own(std::make_unique<GrpcDirectory>(org, identity, token, platform.clock()));
+        auto& directory = module->Own(std::make_unique<GrpcDirectory>(
+            org, identity, token, platform.clock(),
+            GrpcDirectoryOptions{.number_cache_ttl = flags->number_cache_ttl}));
         auto& service = module->Own(
             std::make_unique<RoutingService>(RoutingDeps{.clock = platform.clock(),
                                                          .authenticator = auth.authenticator(),

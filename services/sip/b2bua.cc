@@ -2328,15 +2328,12 @@ void CallManager::Publish(const CallPtr& call, std::vector<cv1::Event> events, b
 void CallManager::Report(const CallPtr& call, rv1::ReportCallEventRequest req) {
   req.set_call_id(call->id);
   req.set_node_id(options_.node_id);
+  req.set_tenant_id(call->tenant_id);
   req.set_instruction_sequence(call->sequence);
   *req.mutable_occurred_at() = Stamp(clock_.Now());
-  // Fire and forget: routing's answer to these reports matters from issue #7 on (queues).
-  executor_.TrySubmit([this, req = std::move(req)] {
-    auto r = peers_.ReportCallEvent(req);
-    if (!r.ok() && r.status().code() != absl::StatusCode::kUnimplemented) {
-      spdlog::debug("sip: report to routing failed: {}", std::string(r.status().message()));
-    }
-  });
+  // Fire and forget, without a worker thread: routing's answer to these reports matters from
+  // issue #7 on (queues).
+  peers_.ReportCallEventAsync(std::move(req));
 }
 
 }  // namespace sb::sip

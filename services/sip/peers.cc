@@ -1,7 +1,9 @@
 #include "services/sip/peers.h"
 
 #include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
 
+#include "absl/algorithm/container.h"
 #include "absl/strings/str_cat.h"
 #include "libs/app/call_context.h"
 #include "libs/auth/authenticator.h"
@@ -38,6 +40,13 @@ absl::Status PeerError(const grpc::Status& s, const char* peer, const char* rpc)
 
 }  // namespace
 
+// One asynchronous report: what gRPC reads and writes while it is on its way.
+struct GrpcSipPeers::AsyncReport {
+  grpc::ClientContext context;
+  rv1::ReportCallEventRequest request;
+  rv1::ReportCallEventResponse response;
+};
+
 GrpcSipPeers::GrpcSipPeers(auth::ChannelFactory identity, auth::ChannelFactory org,
                            auth::ChannelFactory routing, const Clock& clock, Options options)
     : identity_channel_(std::move(identity)),
@@ -46,12 +55,46 @@ GrpcSipPeers::GrpcSipPeers(auth::ChannelFactory identity, auth::ChannelFactory o
       clock_(clock),
       options_(std::move(options)) {}
 
+// The reports' callbacks use this object.
+GrpcSipPeers::~GrpcSipPeers() { StopReports(); }
+
+void GrpcSipPeers::StopReports() {
+  absl::MutexLock lock(&reports_mu_);
+  reports_stopped_ = true;
+  // Each report ends by its deadline.
+  reports_mu_.Await(absl::Condition(
+      +[](int* in_flight) { return *in_flight == 0; }, &reports_in_flight_));
+}
+
+void GrpcSipPeers::Prepare(grpc::ClientContext& context, const std::string& tenant_id) const {
+  context.set_deadline(absl::ToChronoTime(absl::Now() + options_.deadline));
+  context.AddMetadata(auth::kInternalTokenHeader, options_.internal_token);
+  if (!tenant_id.empty()) context.AddMetadata(app::kTenantIdHeader, tenant_id);
+}
+
 std::unique_ptr<grpc::ClientContext> GrpcSipPeers::Context(const std::string& tenant_id) const {
   auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(absl::ToChronoTime(absl::Now() + options_.deadline));
-  context->AddMetadata(auth::kInternalTokenHeader, options_.internal_token);
-  if (!tenant_id.empty()) context->AddMetadata(app::kTenantIdHeader, tenant_id);
+  Prepare(*context, tenant_id);
   return context;
+}
+
+template <typename T, typename Fetch>
+absl::StatusOr<T> GrpcSipPeers::CachedOr(Cache<T>& cache, size_t capacity,
+                                         std::initializer_list<absl::StatusCode> refusals,
+                                         const std::string& key, Fetch fetch) {
+  const absl::Time now = clock_.Now();
+  {
+    absl::MutexLock lock(&cache_mu_);
+    auto it = cache.find(key);
+    if (it != cache.end() && it->second.expires > now) return it->second.value;
+  }
+  absl::StatusOr<T> result = fetch();
+  if (result.ok() || absl::c_linear_search(refusals, result.status().code())) {
+    absl::MutexLock lock(&cache_mu_);
+    if (cache.size() > capacity) cache.clear();
+    cache[key] = {result, now + (result.ok() ? options_.cache_ttl : options_.negative_cache_ttl)};
+  }
+  return result;
 }
 
 iv1::IdentityService::Stub& GrpcSipPeers::Identity() {
@@ -74,76 +117,56 @@ rv1::RoutingService::Stub& GrpcSipPeers::Routing() {
 
 absl::StatusOr<SipDigest> GrpcSipPeers::GetSipDigest(const std::string& realm,
                                                      const std::string& username) {
-  const std::string key = absl::StrCat(realm, "\n", username);
-  const absl::Time now = clock_.Now();
-  {
-    absl::MutexLock lock(&cache_mu_);
-    auto it = digests_.find(key);
-    if (it != digests_.end() && it->second.expires > now) return it->second.value;
-  }
-  iv1::GetSipDigestRequest req;
-  req.set_realm(realm);
-  req.set_username(username);
-  iv1::GetSipDigestResponse resp;
-  auto context = Context();
-  const grpc::Status s = Identity().GetSipDigest(context.get(), req, &resp);
-  absl::StatusOr<SipDigest> result;
-  if (s.ok()) {
-    result = SipDigest{.tenant_id = resp.tenant_id(),
-                       .user_id = resp.user_id(),
-                       .ha1_md5 = resp.ha1_md5(),
-                       .ha1_sha256 = resp.ha1_sha256()};
-  } else {
-    result = PeerError(s, "identity", "GetSipDigest");
-  }
-  if (result.ok() || result.status().code() == absl::StatusCode::kNotFound) {
-    absl::MutexLock lock(&cache_mu_);
-    if (digests_.size() > 100'000) digests_.clear();
-    digests_[key] = {result,
-                     now + (result.ok() ? options_.cache_ttl : options_.negative_cache_ttl)};
-  }
-  return result;
+  return CachedOr(digests_, 100'000, {absl::StatusCode::kNotFound},
+                  absl::StrCat(realm, "\n", username), [&]() -> absl::StatusOr<SipDigest> {
+                    iv1::GetSipDigestRequest req;
+                    req.set_realm(realm);
+                    req.set_username(username);
+                    iv1::GetSipDigestResponse resp;
+                    auto context = Context();
+                    if (grpc::Status s = Identity().GetSipDigest(context.get(), req, &resp);
+                        !s.ok()) {
+                      return PeerError(s, "identity", "GetSipDigest");
+                    }
+                    return SipDigest{.tenant_id = resp.tenant_id(),
+                                     .user_id = resp.user_id(),
+                                     .ha1_md5 = resp.ha1_md5(),
+                                     .ha1_sha256 = resp.ha1_sha256()};
+                  });
 }
 
 absl::StatusOr<ov1::MatchInboundTrunkResponse> GrpcSipPeers::MatchInboundTrunk(
     const std::string& source_ip, const std::string& number) {
-  ov1::MatchInboundTrunkRequest req;
-  req.set_source_address(source_ip);
-  req.set_number(number);
-  ov1::MatchInboundTrunkResponse resp;
-  auto context = Context();
-  if (grpc::Status s = Org().MatchInboundTrunk(context.get(), req, &resp); !s.ok()) {
-    return PeerError(s, "org", "MatchInboundTrunk");
-  }
-  return resp;
+  return CachedOr(
+      matches_, 100'000, {absl::StatusCode::kNotFound, absl::StatusCode::kPermissionDenied},
+      absl::StrCat(source_ip, "\n", number),
+      [&]() -> absl::StatusOr<ov1::MatchInboundTrunkResponse> {
+        ov1::MatchInboundTrunkRequest req;
+        req.set_source_address(source_ip);
+        req.set_number(number);
+        ov1::MatchInboundTrunkResponse resp;
+        auto context = Context();
+        if (grpc::Status s = Org().MatchInboundTrunk(context.get(), req, &resp); !s.ok()) {
+          return PeerError(s, "org", "MatchInboundTrunk");
+        }
+        return resp;
+      });
 }
 
 absl::StatusOr<ov1::Trunk> GrpcSipPeers::GetTrunk(const std::string& tenant_id,
                                                   const std::string& trunk_id) {
-  const std::string key = absl::StrCat(tenant_id, "/", trunk_id);
-  const absl::Time now = clock_.Now();
-  {
-    absl::MutexLock lock(&cache_mu_);
-    auto it = trunks_.find(key);
-    if (it != trunks_.end() && it->second.expires > now) return it->second.value;
-  }
-  ov1::GetTrunkRequest req;
-  req.set_tenant_id(tenant_id);
-  req.set_trunk_id(trunk_id);
-  ov1::Trunk trunk;
-  auto context = Context();
-  absl::StatusOr<ov1::Trunk> result;
-  if (grpc::Status s = Org().GetTrunk(context.get(), req, &trunk); !s.ok()) {
-    result = PeerError(s, "org", "GetTrunk");
-  } else {
-    result = std::move(trunk);
-  }
-  if (result.ok()) {
-    absl::MutexLock lock(&cache_mu_);
-    if (trunks_.size() > 10'000) trunks_.clear();
-    trunks_[key] = {result, now + options_.cache_ttl};
-  }
-  return result;
+  return CachedOr(trunks_, 10'000, {}, absl::StrCat(tenant_id, "/", trunk_id),
+                  [&]() -> absl::StatusOr<ov1::Trunk> {
+                    ov1::GetTrunkRequest req;
+                    req.set_tenant_id(tenant_id);
+                    req.set_trunk_id(trunk_id);
+                    ov1::Trunk trunk;
+                    auto context = Context();
+                    if (grpc::Status s = Org().GetTrunk(context.get(), req, &trunk); !s.ok()) {
+                      return PeerError(s, "org", "GetTrunk");
+                    }
+                    return trunk;
+                  });
 }
 
 absl::StatusOr<ov1::AgentProfile> GrpcSipPeers::GetAgentProfile(const std::string& tenant_id,
@@ -176,6 +199,43 @@ absl::StatusOr<rv1::ReportCallEventResponse> GrpcSipPeers::ReportCallEvent(
     return PeerError(s, "routing", "ReportCallEvent");
   }
   return resp;
+}
+
+void GrpcSipPeers::ReportCallEventAsync(rv1::ReportCallEventRequest req) {
+  {
+    absl::MutexLock lock(&reports_mu_);
+    if (reports_stopped_) return;
+    if (reports_in_flight_ >= options_.max_reports_in_flight) {
+      const int64_t dropped = reports_dropped_.fetch_add(1) + 1;
+      // One line for the first drop and one per thousand after it: an overload must not become a
+      // log storm as well.
+      if (dropped % 1000 == 1) {
+        spdlog::warn("sip: {} reports to routing in flight; report for call {} dropped ({} so far)",
+                     reports_in_flight_, req.call_id(), dropped);
+      }
+      return;
+    }
+    ++reports_in_flight_;
+  }
+  auto* report = new AsyncReport{.request = std::move(req)};
+  Prepare(report->context);
+  // The callback runs on a gRPC thread (or at once on this one if the call cannot start): it only
+  // logs and counts.
+  Routing().async()->ReportCallEvent(
+      &report->context, &report->request, &report->response, [this, report](grpc::Status s) {
+        std::unique_ptr<AsyncReport> done(report);
+        if (!s.ok() && s.error_code() != grpc::StatusCode::UNIMPLEMENTED) {
+          spdlog::debug("sip: report to routing failed: {}",
+                        std::string(PeerError(s, "routing", "ReportCallEvent").message()));
+        }
+        absl::MutexLock lock(&reports_mu_);
+        --reports_in_flight_;
+      });
+}
+
+int GrpcSipPeers::reports_in_flight() const {
+  absl::MutexLock lock(&reports_mu_);
+  return reports_in_flight_;
 }
 
 }  // namespace sb::sip

@@ -1,9 +1,13 @@
 #pragma once
 
 // SipPeers: what the sip service asks of other services (identity, org, routing). Blocking calls,
-// made from sip's worker threads, never from a SIP loop. Behind an interface so that the B2BUA and
-// the registrar can be tested against fakes; GrpcSipPeers is the real one.
+// made from sip's worker threads, never from a SIP loop — except ReportCallEventAsync, which never
+// blocks. Behind an interface so that the B2BUA and the registrar can be tested against fakes;
+// GrpcSipPeers is the real one. Implementations are thread-safe.
 
+#include <atomic>
+#include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <string>
 
@@ -47,13 +51,27 @@ class SipPeers {
   virtual absl::StatusOr<ov1::AgentProfile> GetAgentProfile(const std::string& tenant_id,
                                                             const std::string& user_id) = 0;
   virtual absl::StatusOr<rv1::RouteCallResponse> RouteCall(const rv1::RouteCallRequest& req) = 0;
+  // Blocking; for the reports whose answer the call needs (ring_plan_failed,
+  // transfer_requested: the next instruction).
   virtual absl::StatusOr<rv1::ReportCallEventResponse> ReportCallEvent(
       const rv1::ReportCallEventRequest& req) = 0;
+  // Fire and forget, for the reports whose answer nobody reads (target_ringing, target_answered,
+  // call_ended, ...): returns at once without waiting for routing, from any thread, including a
+  // SIP loop; it holds no thread while the report is on its way. Best effort, like the reports
+  // the B2BUA used to queue on its workers: the answer and any failure are dropped (failures
+  // logged at debug), and when too many reports are already in flight the report is dropped at
+  // once (logged and counted).
+  virtual void ReportCallEventAsync(rv1::ReportCallEventRequest req) = 0;
 };
 
-// Over gRPC with the internal credential and a deadline on every call. Digest credentials and
-// trunks are cached for `cache_ttl` (a REGISTER storm must not become an identity storm): a new or
-// rotated SIP password takes up to that long to apply.
+// Over gRPC with the internal credential and a deadline on every call. Digest credentials,
+// trunks and inbound-trunk matches are cached for `cache_ttl` (a REGISTER storm must not become
+// an identity storm, nor a call storm an org storm): a new or rotated SIP password, or a trunk's
+// or number's change, takes up to that long to apply. Refusals — an unknown SIP user, a number
+// that is not ours (NotFound) or a source that may not send calls for it (PermissionDenied) — are
+// kept for `negative_cache_ttl`; failures (Unavailable, Internal, ...) are never kept.
+// ReportCallEventAsync uses gRPC's callback API, at most `max_reports_in_flight` at a time;
+// StopReports() (and the destructor) waits for those in flight (each ends within `deadline`).
 class GrpcSipPeers final : public SipPeers {
  public:
   struct Options {
@@ -61,9 +79,11 @@ class GrpcSipPeers final : public SipPeers {
     absl::Duration deadline = absl::Seconds(2);
     absl::Duration cache_ttl = absl::Seconds(30);
     absl::Duration negative_cache_ttl = absl::Seconds(5);
+    int max_reports_in_flight = 1024;
   };
   GrpcSipPeers(auth::ChannelFactory identity, auth::ChannelFactory org,
                auth::ChannelFactory routing, const Clock& clock, Options options);
+  ~GrpcSipPeers() override;
 
   absl::StatusOr<SipDigest> GetSipDigest(const std::string& realm,
                                          const std::string& username) override;
@@ -76,6 +96,16 @@ class GrpcSipPeers final : public SipPeers {
   absl::StatusOr<rv1::RouteCallResponse> RouteCall(const rv1::RouteCallRequest& req) override;
   absl::StatusOr<rv1::ReportCallEventResponse> ReportCallEvent(
       const rv1::ReportCallEventRequest& req) override;
+  void ReportCallEventAsync(rv1::ReportCallEventRequest req) override;
+
+  // Waits for the asynchronous reports in flight; reports after it are dropped without a word.
+  // For the module's stop, while the services it reports to still answer: in-process channels
+  // must not start calls once the process's gRPC servers have shut down (Platform::ChannelTo).
+  void StopReports();
+
+  // For metrics: asynchronous reports on their way now, and those dropped because too many were.
+  int reports_in_flight() const;
+  int64_t reports_dropped() const { return reports_dropped_.load(); }
 
  private:
   template <typename T>
@@ -83,6 +113,19 @@ class GrpcSipPeers final : public SipPeers {
     absl::StatusOr<T> value;
     absl::Time expires;
   };
+  template <typename T>
+  using Cache = absl::flat_hash_map<std::string, Cached<T>>;
+  struct AsyncReport;
+
+  // `key`'s answer from `cache` while it is fresh, else fetch()'s, kept for cache_ttl when OK,
+  // for negative_cache_ttl when its code is one of `refusals`, not at all otherwise; the cache
+  // starts afresh past `capacity` entries.
+  template <typename T, typename Fetch>
+  absl::StatusOr<T> CachedOr(Cache<T>& cache, size_t capacity,
+                             std::initializer_list<absl::StatusCode> refusals,
+                             const std::string& key, Fetch fetch);
+  // The credential and the deadline (and the tenant, when given) on an outgoing call.
+  void Prepare(grpc::ClientContext& context, const std::string& tenant_id = {}) const;
   std::unique_ptr<grpc::ClientContext> Context(const std::string& tenant_id = {}) const;
   ::switchboard::identity::v1::IdentityService::Stub& Identity();
   ov1::OrgService::Stub& Org();
@@ -98,8 +141,14 @@ class GrpcSipPeers final : public SipPeers {
   std::unique_ptr<rv1::RoutingService::Stub> routing_ ABSL_GUARDED_BY(stubs_mu_);
 
   absl::Mutex cache_mu_;
-  absl::flat_hash_map<std::string, Cached<SipDigest>> digests_ ABSL_GUARDED_BY(cache_mu_);
-  absl::flat_hash_map<std::string, Cached<ov1::Trunk>> trunks_ ABSL_GUARDED_BY(cache_mu_);
+  Cache<SipDigest> digests_ ABSL_GUARDED_BY(cache_mu_);
+  Cache<ov1::Trunk> trunks_ ABSL_GUARDED_BY(cache_mu_);
+  Cache<ov1::MatchInboundTrunkResponse> matches_ ABSL_GUARDED_BY(cache_mu_);
+
+  mutable absl::Mutex reports_mu_;
+  int reports_in_flight_ ABSL_GUARDED_BY(reports_mu_) = 0;
+  bool reports_stopped_ ABSL_GUARDED_BY(reports_mu_) = false;
+  std::atomic<int64_t> reports_dropped_{0};
 };
 
 }  // namespace sb::sip

@@ -9,6 +9,7 @@
 #include "libs/app/platform.h"
 #include "libs/auth/identity_clients.h"
 #include "libs/common/status_macros.h"
+#include "libs/metrics/registry.h"
 #include "services/sip/peers.h"
 #include "services/sip/sip_server.h"
 #include "services/sip/sip_service.h"
@@ -153,6 +154,14 @@ app::ModuleSpec SipModule() {
         auto& peers = module->Own(std::make_unique<GrpcSipPeers>(
             identity, org, routing, platform.clock(),
             GrpcSipPeers::Options{.internal_token = platform.config().internal_token}));
+        SB_RETURN_IF_ERROR(platform.metrics().AddCallbackGauge(
+            "sb_sip_routing_reports_in_flight",
+            "Call event reports to routing sent without waiting and not answered yet.",
+            [&peers] { return static_cast<double>(peers.reports_in_flight()); }));
+        SB_RETURN_IF_ERROR(platform.metrics().AddCallbackCounter(
+            "sb_sip_routing_reports_dropped_total",
+            "Call event reports to routing dropped because too many were in flight.",
+            [&peers] { return static_cast<double>(peers.reports_dropped()); }));
         auto& auth = module->Own(std::make_unique<auth::ServiceAuth>(
             auth::ServiceAuth::Deps{.identity = identity,
                                     .org = org,
@@ -177,9 +186,10 @@ app::ModuleSpec SipModule() {
                            options.stack.port, options.node_id);
               return absl::OkStatus();
             });
-        module->OnStop([server, &auth, &service] {
+        module->OnStop([server, &auth, &service, &peers] {
           service.set_server(nullptr);
           if (*server != nullptr) (*server)->Stop();
+          peers.StopReports();
           auth.Stop();
         });
         return module;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <mutex>
+#include <string>
 #include <thread>
 
 #include "libs/app/call_context.h"
@@ -22,6 +23,7 @@ class EchoService final : public ::switchboard::testing::v1::EchoService::Servic
     if (record_contexts_) {
       std::lock_guard lock(mu_);
       last_context_ = app::CallContext::From(*context);
+      last_peer_ = context->peer();
     }
     in_flight_.fetch_add(1);
     started_.fetch_add(1);
@@ -40,11 +42,17 @@ class EchoService final : public ::switchboard::testing::v1::EchoService::Servic
     std::lock_guard lock(mu_);
     return last_context_;
   }
+  // ServerContext::peer() of the last call (recorded with the context).
+  std::string last_peer() {
+    std::lock_guard lock(mu_);
+    return last_peer_;
+  }
 
  private:
   std::atomic<bool> record_contexts_{false};
   std::mutex mu_;
   app::CallContext last_context_;
+  std::string last_peer_;
   std::atomic<int> in_flight_{0};
   std::atomic<int> started_{0};
 };

@@ -6,12 +6,15 @@
 #include <atomic>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "libs/app/app.h"
 #include "libs/app/owning_module.h"
+#include "libs/metrics/registry.h"
 #include "libs/testing/eventually.h"
+#include "libs/testing/ports.h"
 #include "tests/support/echo_service.h"
 
 namespace sb::app {
@@ -73,6 +76,17 @@ ModuleSpec EchoModule(std::atomic<bool>& backend_up, testing::EchoService*& serv
           }};
 }
 
+// EchoModule, and `platform_out` keeps the module's view of the platform (for ChannelTo).
+ModuleSpec EchoModuleSeeing(std::atomic<bool>& backend_up, testing::EchoService*& service_out,
+                            std::optional<Platform>& platform_out) {
+  ModuleSpec spec = EchoModule(backend_up, service_out);
+  spec.create = [create = spec.create, &platform_out](Platform& platform) {
+    platform_out.emplace(platform);
+    return create(platform);
+  };
+  return spec;
+}
+
 ProcessConfig LoopbackConfig(std::string target) {
   ProcessConfig config;
   config.target = std::move(target);
@@ -100,6 +114,7 @@ HealthAnswer HealthOf(Health::Stub& stub, const std::string& service) {
 }
 
 using ::sb::testing::Eventually;
+using namespace std::string_literals;
 
 TEST_CASE("App creates and starts modules in dependency order, stops them in reverse", "[app]") {
   Journal journal;
@@ -259,6 +274,113 @@ TEST_CASE("Shutdown drains: calls in flight and calls arriving late finish, then
 
   // Now the server is gone.
   CHECK(echo_call("after", 0).first == grpc::StatusCode::UNAVAILABLE);
+}
+
+// The sample line of `family` with exactly these labels in the registry's exposition, or "".
+std::string Sample(const metrics::Registry& registry, const std::string& family_and_labels) {
+  const std::string text = registry.Render();
+  const size_t at = text.find("\n" + family_and_labels + " ");
+  if (at == std::string::npos) return "";
+  return text.substr(at + 1, text.find('\n', at + 1) - at - 1);
+}
+
+TEST_CASE("ChannelTo a hosted target goes in-process, through the server's interceptors", "[app]") {
+  std::atomic<bool> backend_up{true};
+  testing::EchoService* echo = nullptr;
+  std::optional<Platform> platform;
+  const std::vector<ModuleSpec> specs = {EchoModuleSeeing(backend_up, echo, platform)};
+  ProcessConfig config = LoopbackConfig("all");
+  config.grpc_addr = "127.0.0.1:" + std::to_string(::sb::testing::FreeTcpPort());
+  // A target the process does not host goes over TCP, here to this process's own port.
+  config.service_addrs = "elsewhere=" + config.grpc_addr;
+  App app(specs, config);
+  REQUIRE(app.Start().ok());
+  echo->set_record_contexts(true);
+  auto call = [&](const std::shared_ptr<grpc::Channel>& channel) {
+    auto stub = ::switchboard::testing::v1::EchoService::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    ctx.AddMetadata("x-request-id", "req-local");
+    EchoRequest request;
+    request.set_message("hello");
+    EchoResponse response;
+    const grpc::Status s = stub->Echo(&ctx, request, &response);
+    return std::make_pair(s.error_code(), response.message());
+  };
+  const std::string handled =
+      "grpc_server_handled_total{grpc_service=\"switchboard.testing.v1.EchoService\","
+      "grpc_method=\"Echo\",grpc_type=\"unary\",grpc_code=\"OK\"}";
+
+  CHECK(call(platform->ChannelTo("echo")) == std::make_pair(grpc::StatusCode::OK, "hello"s));
+  const std::string local_peer = echo->last_peer();
+  INFO("in-process peer: " << local_peer);
+  CHECK_FALSE(local_peer.starts_with("ipv"));
+  CHECK(PeerIpOf(local_peer) == "127.0.0.1");
+  CHECK(echo->last_context().request_id == "req-local");
+  // Counted by the server's interceptor like any other call.
+  CHECK(Sample(platform->metrics(), handled) == handled + " 1");
+
+  CHECK(call(platform->ChannelTo("elsewhere")) == std::make_pair(grpc::StatusCode::OK, "hello"s));
+  CHECK(echo->last_peer().starts_with("ipv4:127.0.0.1:"));
+  CHECK(Sample(platform->metrics(), handled) == handled + " 2");
+
+  // An in-process call in flight when shutdown starts is drained like a TCP one.
+  auto slow = std::async(std::launch::async, [&] {
+    auto stub = ::switchboard::testing::v1::EchoService::NewStub(platform->ChannelTo("echo"));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+    EchoRequest request;
+    request.set_message("draining");
+    request.set_delay_ms(500);
+    EchoResponse response;
+    const grpc::Status s = stub->Echo(&ctx, request, &response);
+    return std::make_pair(s.error_code(), response.message());
+  });
+  REQUIRE(Eventually([&] { return echo->in_flight() == 1; }));
+  app.Shutdown();
+  CHECK(slow.get() == std::make_pair(grpc::StatusCode::OK, "draining"s));
+  // Once the server is gone, calls fail as calls to a stopped service do.
+  CHECK(call(platform->ChannelTo("echo")).first == grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_CASE("Modules still reach hosted targets in-process while they stop", "[app]") {
+  std::atomic<bool> backend_up{true};
+  testing::EchoService* echo = nullptr;
+  // What calls made in the module's Stop, after the gRPC port has closed, got: on a channel made
+  // while it served, and on one made then. (gRPC 1.51 crashes on in-process calls to a server that
+  // has shut down: the App keeps them served until the modules have stopped.)
+  std::vector<grpc::StatusCode> late;
+  auto call = [](const std::shared_ptr<grpc::Channel>& channel) {
+    auto stub = ::switchboard::testing::v1::EchoService::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    EchoRequest request;
+    EchoResponse response;
+    return stub->Echo(&ctx, request, &response).error_code();
+  };
+  std::vector<ModuleSpec> specs = {EchoModule(backend_up, echo)};
+  specs.push_back({.name = "caller",
+                   .deps = {"echo"},
+                   .create = [&](Platform& platform) -> absl::StatusOr<std::unique_ptr<Module>> {
+                     auto module = std::make_unique<OwningModule>();
+                     auto early = std::make_shared<std::shared_ptr<grpc::Channel>>();
+                     module->OnStart([platform, early, &call] {
+                       *early = platform.ChannelTo("echo");
+                       return call(*early) == grpc::StatusCode::OK
+                                  ? absl::OkStatus()
+                                  : absl::InternalError("echo failed");
+                     });
+                     module->OnStop([platform, early, &call, &late] {
+                       late.push_back(call(*early));
+                       late.push_back(call(platform.ChannelTo("echo")));
+                     });
+                     return module;
+                   }});
+  ProcessConfig config = LoopbackConfig("all");
+  App app(specs, config);
+  REQUIRE(app.Start().ok());
+  app.Shutdown();
+  CHECK(late == std::vector<grpc::StatusCode>{grpc::StatusCode::OK, grpc::StatusCode::OK});
 }
 
 }  // namespace

@@ -141,6 +141,62 @@ TEST_CASE("numbers: E.164, unique on the platform, found by sip", "[numbers]") {
   }
 }
 
+TEST_CASE("MatchInboundTrunk prefers the number's own trunk, then the first allowing the source",
+          "[numbers][trunks]") {
+  OrgFixture f;
+  TenantInfo acme = f.CreateTenant("acme");
+  TenantInfo globex = f.CreateTenant("globex");
+  const std::string& admin = acme.admin_token;
+  auto create_trunk = [&](const std::string& token, const std::string& name, bool inbound) {
+    v1::CreateTrunkRequest tr;
+    *tr.mutable_trunk() = CarrierTrunk(name);
+    tr.mutable_trunk()->set_inbound_enabled(inbound);
+    v1::Trunk trunk;
+    SB_REQUIRE_GRPC_OK(f.stub().CreateTrunk(f.Ctx(token).get(), tr, &trunk));
+    return trunk.id();
+  };
+  auto create_number = [&](const std::string& e164, const std::string& trunk_id) {
+    v1::CreateNumberRequest req;
+    req.mutable_number()->set_number(e164);
+    req.mutable_number()->set_trunk_id(trunk_id);
+    v1::Number n;
+    SB_REQUIRE_GRPC_OK(f.stub().CreateNumber(f.Ctx(admin).get(), req, &n));
+    return n.id();
+  };
+  // "Alpha" comes first by name but takes no calls; globex's trunk allows the same source.
+  create_trunk(admin, "Alpha", /*inbound=*/false);
+  const std::string bravo = create_trunk(admin, "Bravo", true);
+  const std::string charlie = create_trunk(admin, "Charlie", true);
+  create_trunk(globex.admin_token, "Aardvark", true);
+  const std::string own = create_number("+3612345001", charlie);
+  const std::string loose = create_number("+3612345002", "");
+
+  auto match = [&](const std::string& number, const std::string& source) {
+    v1::MatchInboundTrunkRequest m;
+    m.set_number(number);
+    m.set_source_address(source);
+    v1::MatchInboundTrunkResponse resp;
+    const grpc::Status s = f.stub().MatchInboundTrunk(f.InternalCtx().get(), m, &resp);
+    return std::make_pair(Code(s), resp);
+  };
+  const auto [code, on_own] = match("+3612345001", "203.0.113.9");
+  REQUIRE(code == grpc::OK);
+  CHECK(on_own.number().id() == own);
+  CHECK(on_own.number().trunk_id() == charlie);
+  CHECK(on_own.trunk().id() == charlie);
+  CHECK(on_own.trunk().tenant_id() == acme.id);
+  CHECK(on_own.trunk().name() == "Charlie");
+  CHECK(on_own.trunk().auth_password() == "s3cret-trunk-pass");
+  CHECK(on_own.trunk().max_channels() == 30);
+  const auto [loose_code, on_loose] = match("+3612345002", "2001:db8::77");
+  REQUIRE(loose_code == grpc::OK);
+  CHECK(on_loose.number().id() == loose);
+  CHECK(on_loose.number().trunk_id().empty());
+  CHECK(on_loose.trunk().id() == bravo);
+  CHECK(match("+3612345001", "198.51.100.1").first == grpc::PERMISSION_DENIED);
+  CHECK(match("+3612345003", "203.0.113.9").first == grpc::NOT_FOUND);
+}
+
 TEST_CASE("trunks: validated, the password never shown, one default", "[numbers][trunks]") {
   OrgFixture f;
   TenantInfo acme = f.CreateTenant("acme");

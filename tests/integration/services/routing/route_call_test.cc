@@ -10,6 +10,7 @@
 
 #include <thread>
 
+#include "libs/common/fake_clock.h"
 #include "libs/common/ids.h"
 #include "libs/pg/fields.h"
 #include "services/routing/call_router.h"
@@ -132,6 +133,24 @@ void RequireReject(const Routed& r, int sip_code, cv1::HangupCause cause,
   CHECK(r.response.instruction().reject().sip_code() == sip_code);
   CHECK(r.response.instruction().reject().cause() == cause);
   CHECK(r.response.instruction().reject().reason() == reason);
+}
+
+// A schedule open 9:00-17:00 on `days` in `zone`, made by the admin with `token`.
+orgv1::Schedule OfficeHours(RoutingFixture& f, const std::string& token, const std::string& zone,
+                            const std::vector<orgv1::DayOfWeek>& days) {
+  orgv1::CreateScheduleRequest req;
+  orgv1::Schedule& s = *req.mutable_schedule();
+  s.set_name("Office hours");
+  s.set_time_zone(zone);
+  for (orgv1::DayOfWeek day : days) {
+    orgv1::WeeklyRange* range = s.add_weekly_ranges();
+    range->set_day(day);
+    range->mutable_start()->set_hours(9);
+    range->mutable_end()->set_hours(17);
+  }
+  orgv1::Schedule schedule;
+  SB_REQUIRE_GRPC_OK(f.org_stub().CreateSchedule(f.Ctx(token).get(), req, &schedule));
+  return schedule;
 }
 
 // Selections are ordered by the millisecond they were made: keep them apart.
@@ -263,18 +282,10 @@ TEST_CASE("RouteCall answers 480 AFTER_HOURS outside the number's working hours"
   RoutingFixture f;
   const TenantInfo acme = f.CreateTenant("acme");
   const std::string& admin = acme.admin_token;
-  orgv1::CreateScheduleRequest sreq;
-  orgv1::Schedule& s = *sreq.mutable_schedule();
-  s.set_name("Office hours");
-  s.set_time_zone("Europe/Budapest");
-  for (int day = orgv1::DAY_OF_WEEK_MONDAY; day <= orgv1::DAY_OF_WEEK_FRIDAY; ++day) {
-    orgv1::WeeklyRange* range = s.add_weekly_ranges();
-    range->set_day(static_cast<orgv1::DayOfWeek>(day));
-    range->mutable_start()->set_hours(9);
-    range->mutable_end()->set_hours(17);
-  }
-  orgv1::Schedule schedule;
-  SB_REQUIRE_GRPC_OK(f.org_stub().CreateSchedule(f.Ctx(admin).get(), sreq, &schedule));
+  const orgv1::Schedule schedule = OfficeHours(
+      f, admin, "Europe/Budapest",
+      {orgv1::DAY_OF_WEEK_MONDAY, orgv1::DAY_OF_WEEK_TUESDAY, orgv1::DAY_OF_WEEK_WEDNESDAY,
+       orgv1::DAY_OF_WEEK_THURSDAY, orgv1::DAY_OF_WEEK_FRIDAY});
   const std::string trunk = f.CreateTrunk(admin, "Carrier");
   const std::string sales = f.CreateProject(admin, "Sales");
   f.CreateNumber(admin, kDid, sales, trunk, schedule.id());
@@ -464,6 +475,77 @@ TEST_CASE("routing's call RPCs are for the platform's services only", "[routing]
         grpc::UNAUTHENTICATED);
   CHECK(Code(f.stub().AuthorizeOutboundCall(f.Ctx(acme.admin_token).get(), ask, &decision)) ==
         grpc::PERMISSION_DENIED);
+}
+
+TEST_CASE("With a number cache, numbers and working hours are reused, selections are not",
+          "[routing][route_call]") {
+  RoutingFixture f;
+  const TenantInfo acme = f.CreateTenant("acme");
+  const std::string& admin = acme.admin_token;
+  const orgv1::Schedule schedule =
+      OfficeHours(f, admin, "UTC", {orgv1::DAY_OF_WEEK_MONDAY, orgv1::DAY_OF_WEEK_TUESDAY});
+  const std::string trunk = f.CreateTrunk(admin, "Carrier");
+  const std::string sales = f.CreateProject(admin, "Sales");
+  const std::string service = f.CreateProject(admin, "Service");
+  const std::string number = f.CreateNumber(admin, kDid, sales, trunk, schedule.id());
+  const Agent anna = f.CreateAgent(acme, "anna");
+  const Agent bob = f.CreateAgent(acme, "bob");
+  f.Select(anna, sales);
+  f.Select(bob, service);
+
+  // The domain classes over a directory that caches for 5 s of a clock the test moves.
+  FakeClock clock;
+  auto channel = [&f] { return f.org().identity().channel(); };
+  GrpcDirectory directory(channel, channel, f.org().identity().internal_token(), clock,
+                          {.number_cache_ttl = absl::Seconds(5)});
+  OutboundAuthorizer outbound(directory);
+  CallRouter router(directory, outbound, clock);
+  // On Monday 3 June 2024 (or Tuesday the 4th).
+  auto at = [&](int hour, int minute, int day = 3) {
+    v1::RouteCallRequest req = TrunkCall(acme, kDid);
+    pg::SetTimestamp(
+        req.mutable_received_at(),
+        absl::FromCivil(absl::CivilSecond(2024, 6, day, hour, minute, 0), absl::UTCTimeZone()));
+    absl::StatusOr<v1::RouteCallResponse> out = router.RouteCall(req);
+    INFO(out.status().ToString());
+    REQUIRE(out.ok());
+    return out->instruction();
+  };
+  auto rung = [](const v1::RoutingInstruction& i) {
+    std::vector<std::string> users;
+    for (const auto& step : i.ring().steps()) users.push_back(step.targets(0).agent_user_id());
+    return users;
+  };
+  REQUIRE(rung(at(10, 0)) == std::vector<std::string>{anna.user_id});
+
+  // Selections take effect on the next call, cache or not.
+  f.Select(bob, sales);
+  REQUIRE(rung(at(10, 1)) == std::vector<std::string>{anna.user_id, bob.user_id});
+
+  // The number disabled and the hours changed (closed all week): the cached answers still apply
+  // within the 5 s, for instants before the hours' next change (Monday 17:00) ...
+  orgv1::UpdateNumberRequest off;
+  off.mutable_number()->set_id(number);
+  off.mutable_number()->set_enabled(false);
+  off.mutable_update_mask()->add_paths("enabled");
+  orgv1::Number updated;
+  SB_REQUIRE_GRPC_OK(f.org_stub().UpdateNumber(f.Ctx(admin).get(), off, &updated));
+  orgv1::UpdateScheduleRequest closed;
+  closed.mutable_schedule()->set_id(schedule.id());
+  closed.mutable_update_mask()->add_paths("weekly_ranges");
+  orgv1::Schedule changed;
+  SB_REQUIRE_GRPC_OK(f.org_stub().UpdateSchedule(f.Ctx(admin).get(), closed, &changed));
+  clock.Advance(absl::Seconds(4));
+  CHECK(at(10, 2).has_ring());
+  // ... an instant the cached status does not cover is asked again (Tuesday 10:00 was open) ...
+  CHECK(at(10, 0, /*day=*/4).reject().reason() == "AFTER_HOURS");
+  // ... and once the 5 s have passed, org's answers are taken afresh.
+  clock.Advance(absl::Seconds(2));
+  CHECK(at(10, 3).reject().reason() == "UNALLOCATED_NUMBER");
+  off.mutable_number()->set_enabled(true);
+  SB_REQUIRE_GRPC_OK(f.org_stub().UpdateNumber(f.Ctx(admin).get(), off, &updated));
+  clock.Advance(absl::Seconds(6));
+  CHECK(at(10, 4).reject().reason() == "AFTER_HOURS");
 }
 
 TEST_CASE("routing answers Unavailable when org cannot be reached", "[routing][route_call]") {

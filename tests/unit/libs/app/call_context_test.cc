@@ -29,5 +29,15 @@ TEST_CASE("CallContext ignores other auth schemes and oversized request ids", "[
   CHECK(CallContext::FromMetadata({}).tenant_id.empty());
 }
 
+TEST_CASE("PeerIpOf reads the address of TCP peers and takes others for this host", "[app]") {
+  CHECK(PeerIpOf("ipv4:203.0.113.7:5555") == "203.0.113.7");
+  CHECK(PeerIpOf("ipv6:[2001:db8::9]:5555") == "2001:db8::9");
+  CHECK(PeerIpOf("ipv6:[::1]:40000") == "::1");
+  // In-process channels and Unix sockets: the caller is this host.
+  CHECK(PeerIpOf("unknown") == "127.0.0.1");  // what gRPC 1.51 names an in-process peer
+  CHECK(PeerIpOf("unix:/run/switchboard.sock") == "127.0.0.1");
+  CHECK(PeerIpOf("") == "127.0.0.1");
+}
+
 }  // namespace
 }  // namespace sb::app

@@ -53,8 +53,9 @@ TEST_CASE("AudioDirection reads the media level first, then the session level") 
   CHECK(AudioDirection(session_level) == "inactive");
   CHECK(AudioDirection(session_level + "a=sendrecv\r\n") == "sendrecv");
   // RFC 2543 hold.
-  CHECK(IsHold("v=0\r\no=a 1 1 IN IP4 h\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n"
-               "m=audio 1 RTP/AVP 0\r\n"));
+  CHECK(
+      IsHold("v=0\r\no=a 1 1 IN IP4 h\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n"
+             "m=audio 1 RTP/AVP 0\r\n"));
   // A direction in a later video stream does not count.
   CHECK(AudioDirection(std::string(kOffer) + "m=video 5 RTP/AVP 96\r\na=inactive\r\n") ==
         "sendrecv");
