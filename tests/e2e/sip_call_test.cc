@@ -618,6 +618,12 @@ struct SipWorld {
     CHECK(!dump.empty());  // (the dump shows with the first failed check below)
     const auto& events = calls.begin()->second;
     for (size_t i = 0; i < events.size(); ++i) CHECK(events[i].call_sequence() == i + 1);
+    // The live state agrees: ended, every leg ended, out of the tenant's calls in progress.
+    const auto live = LiveState(calls.begin()->first);
+    CHECK(live.call_id() == calls.begin()->first);
+    CHECK(live.tenant_id() == tenant_id);
+    CHECK(live.state() == cv1::CALL_STATE_ENDED);
+    for (const auto& leg : live.legs()) CHECK(leg.state() == sv1::LEG_STATE_ENDED);
     return *calls.begin();
   }
 
@@ -1481,6 +1487,9 @@ TEST_CASE("an unknown number gets 404 and an untrusted source 403; nothing rings
   // The trunk accepts 127.0.0.1/32 only.
   CHECK(refused(kDid, "127.0.0.2") == "403");
   CHECK(w.CallEvents().empty());
+  auto live = w.redis->Command({"ZCARD", "sb:calls:tenant:" + w.tenant_id});
+  REQUIRE(live.ok());
+  CHECK(live->integer() == 0);
 }
 
 }  // namespace
