@@ -367,10 +367,12 @@ struct Trampolines {
       tx->stack_.DeferRelease(self);
       if (sip != nullptr && sip->sip_request != nullptr &&
           sip->sip_request->rq_method == sip_method_cancel) {
+        tx->final_status_ = 487;  // nta answered the INVITE
         if (tx->on_cancel_) tx->on_cancel_();
       } else if (tx->on_ack_) {
         tx->on_ack_(Message::Adopt(nta_incoming_getrequest_ackcancel(irq)));
       }
+      tx->stack_.Post([self] { self->Release(); });
     } catch (const std::bad_weak_ptr&) {
       // The transaction object is being destroyed: nobody listens any more.
     } catch (const std::exception& e) {
@@ -388,7 +390,25 @@ struct Trampolines {
       ct->stack_.DeferRelease(self);
       Message response = Message::Adopt(nta_outgoing_getresponse(orq));
       if (!response.valid()) return 0;
+      const int status = response.status();
+      const bool invite = nta_outgoing_method(orq) == sip_method_invite;
       if (ct->on_response_) ct->on_response_(response);
+      if (status >= 200 && ct->orq_ != nullptr) {
+        // A transaction kept by its owner after the end (a call keeps its BYEs until it is
+        // forgotten) would stay in nta's queues, which nta walks on every timer tick: with
+        // thousands of calls that walk was most of the loop's time. So nta gets it back as soon
+        // as its final response is handled; an INVITE's 2xx after the 32 s in which the far end
+        // may retransmit it (each retransmission is handed to on_response for a new ACK).
+        ct->final_status_ = status;
+        if (!invite || status >= 300) {
+          ct->stack_.Post([self] { self->Release(); });
+        } else if (ct->release_timer_ == nullptr) {
+          std::weak_ptr<ClientTransaction> weak = self;
+          ct->release_timer_ = ct->stack_.After(absl::Seconds(32), [weak] {
+            if (auto t = weak.lock()) t->Release();
+          });
+        }
+      }
     } catch (const std::bad_weak_ptr&) {
     } catch (const std::exception& e) {
       spdlog::error("sip: response handler threw: {}", e.what());
@@ -424,7 +444,32 @@ ServerTransaction::ServerTransaction(Stack& stack, void* irq, Message request)
 
 ServerTransaction::~ServerTransaction() {
   --stack_.stats_.server_transactions;
+  release_timer_.reset();
+  Release();
+}
+
+// A transaction held after its end (a call keeps its INVITE until it is forgotten) would stay in
+// nta's terminated queue, which nta walks on every timer tick to free the released ones: with
+// thousands of calls that walk was most of the SIP loop's time.
+void ServerTransaction::ReleaseSoon() {
+  const bool invite_2xx =
+      nta_incoming_method(static_cast<nta_incoming_t*>(irq_)) == sip_method_invite &&
+      final_status_ < 300;
+  if (!invite_2xx) {
+    stack_.Post([self = shared_from_this()] { self->Release(); });
+  } else if (release_timer_ == nullptr) {
+    // The ACK releases it (AckCancel); a caller whose ACK never comes, after nta gives up.
+    std::weak_ptr<ServerTransaction> weak = shared_from_this();
+    release_timer_ = stack_.After(absl::Seconds(32), [weak] {
+      if (auto t = weak.lock()) t->Release();
+    });
+  }
+}
+
+void ServerTransaction::Release() {
   auto* irq = static_cast<nta_incoming_t*>(irq_);
+  if (irq != nullptr && stack_.agent_ != nullptr && transport_.empty()) transport_ = transport();
+  irq_ = nullptr;
   if (irq == nullptr || stack_.agent_ == nullptr) return;
   nta_incoming_bind(irq, nullptr, nullptr);
   if (!discard_ && nta_incoming_method(irq) != sip_method_ack && nta_incoming_status(irq) < 200) {
@@ -435,6 +480,7 @@ ServerTransaction::~ServerTransaction() {
 
 std::string ServerTransaction::transport() const {
   auto* irq = static_cast<nta_incoming_t*>(irq_);
+  if (irq == nullptr) return transport_.empty() ? "udp" : transport_;
   tport_t* tp = nta_incoming_transport(static_cast<nta_agent_t*>(stack_.agent_), irq, nullptr);
   std::string out = "udp";
   if (tp != nullptr) {
@@ -448,7 +494,7 @@ std::string ServerTransaction::transport() const {
 }
 
 int ServerTransaction::status() const {
-  return irq_ == nullptr ? 0 : nta_incoming_status(static_cast<nta_incoming_t*>(irq_));
+  return irq_ == nullptr ? final_status_ : nta_incoming_status(static_cast<nta_incoming_t*>(irq_));
 }
 
 bool ServerTransaction::Reply(int status, std::string_view phrase, const ReplyOptions& options) {
@@ -470,7 +516,12 @@ bool ServerTransaction::Reply(int status, std::string_view phrase, const ReplyOp
       TAG_IF(!options.body.empty(), SIPTAG_PAYLOAD_STR(options.body.c_str())),
       TAG_IF(!headers.empty(), SIPTAG_HEADER_STR(headers.c_str())),
       SIPTAG_SERVER_STR(stack_.options_.name.c_str()), TAG_END());
-  return rc == 0;
+  if (rc != 0) return false;
+  if (status >= 200) {
+    final_status_ = status;
+    ReleaseSoon();
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -483,7 +534,13 @@ ClientTransaction::ClientTransaction(Stack& stack, ResponseFn on_response)
 
 ClientTransaction::~ClientTransaction() {
   --stack_.stats_.client_transactions;
+  release_timer_.reset();
+  Release();
+}
+
+void ClientTransaction::Release() {
   auto* orq = static_cast<nta_outgoing_t*>(orq_);
+  orq_ = nullptr;
   if (orq == nullptr || stack_.agent_ == nullptr) return;
   nta_outgoing_bind(orq, nullptr, nullptr);
   nta_outgoing_destroy(orq);
@@ -498,7 +555,7 @@ void ClientTransaction::Cancel() {
 }
 
 int ClientTransaction::status() const {
-  return orq_ == nullptr ? 0 : nta_outgoing_status(static_cast<nta_outgoing_t*>(orq_));
+  return orq_ == nullptr ? final_status_ : nta_outgoing_status(static_cast<nta_outgoing_t*>(orq_));
 }
 
 // ---------------------------------------------------------------------------------------------

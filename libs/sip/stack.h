@@ -41,6 +41,7 @@ class Stack;
 class ServerTransaction;
 class ClientTransaction;
 class Dialog;
+class Timer;
 using ServerTransactionPtr = std::shared_ptr<ServerTransaction>;
 using ClientTransactionPtr = std::shared_ptr<ClientTransaction>;
 using DialogPtr = std::shared_ptr<Dialog>;
@@ -142,7 +143,15 @@ class ServerTransaction : public std::enable_shared_from_this<ServerTransaction>
   ServerTransaction(Stack& stack, void* irq, Message request);
 
   Stack& stack_;
-  void* irq_;  // nta_incoming_t*
+  // Lets go of nta's transaction once its final response is out (and, for an INVITE's 2xx, its
+  // ACK came or 32 s passed): nta finishes it by itself. Loop thread.
+  void Release();
+  void ReleaseSoon();
+
+  void* irq_;              // nta_incoming_t*; null once released
+  int final_status_ = 0;   // kept for status() after Release()
+  std::string transport_;  // kept for transport() after Release()
+  std::unique_ptr<Timer> release_timer_;
   Message request_;
   std::function<void(const Message&)> on_ack_;
   std::function<void()> on_cancel_;
@@ -167,9 +176,15 @@ class ClientTransaction : public std::enable_shared_from_this<ClientTransaction>
   friend class Dialog;
   ClientTransaction(Stack& stack, ResponseFn on_response);
 
+  // Lets go of nta's transaction once it needs nothing more from us (nta finishes it by itself:
+  // retransmissions, timer K, the ACK of a non-2xx). Loop thread.
+  void Release();
+
   Stack& stack_;
-  void* orq_ = nullptr;  // nta_outgoing_t*
+  void* orq_ = nullptr;   // nta_outgoing_t*; null once released
+  int final_status_ = 0;  // kept for status() after Release()
   ResponseFn on_response_;
+  std::unique_ptr<Timer> release_timer_;
 };
 
 // A dialog (an nta leg): the Call-ID, tags, route set and CSeq counters shared by the requests of

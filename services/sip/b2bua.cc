@@ -210,46 +210,6 @@ cv1::CallOutcome OutcomeFor(const Call& call, cv1::HangupCause cause) {
   }
 }
 
-// The host of a SIP URI ("sip:101@192.168.1.5:5062;transport=udp" -> "192.168.1.5").
-std::string UriHost(std::string_view uri) {
-  if (size_t colon = uri.find(':'); colon != std::string_view::npos) uri.remove_prefix(colon + 1);
-  if (size_t at = uri.find('@'); at != std::string_view::npos) uri.remove_prefix(at + 1);
-  if (!uri.empty() && uri.front() == '[') {
-    const size_t end = uri.find(']');
-    return std::string(uri.substr(1, end == std::string_view::npos ? uri.size() : end - 1));
-  }
-  return std::string(uri.substr(0, uri.find_first_of(":;>?")));
-}
-
-bool PrivateAddress(const std::string& host) {
-  return absl::StartsWith(host, "10.") || absl::StartsWith(host, "192.168.") ||
-         absl::StartsWith(host, "169.254.") || absl::StartsWith(host, "127.") ||
-         (absl::StartsWith(host, "172.") && host.size() > 6 &&
-          [&] {
-            const int second = std::atoi(host.c_str() + 4);
-            return second >= 16 && second <= 31;
-          }()) ||
-         absl::StartsWith(host, "100.64.") || absl::StartsWith(absl::AsciiStrToLower(host), "fd") ||
-         absl::StartsWith(absl::AsciiStrToLower(host), "fe80:");
-}
-
-// Where to send requests for a binding. A phone behind NAT registers a Contact with its private
-// address, which we cannot reach: send to the address its REGISTER came from instead (what
-// Kamailio's fix_nated_register does). Over TCP/TLS the phone's connection is the only way in.
-// A Contact whose host is the source address, or a routable one, is used as it is (a phone with
-// a public address, or another UA registering on its behalf).
-std::string NextHop(const v1::Registration& r) {
-  const std::string transport = r.transport().empty() ? "udp" : r.transport();
-  const std::string source_ip = UriHost(absl::StrCat("sip:", r.source_address()));
-  const std::string contact_host = UriHost(r.contact_uri());
-  const bool behind_nat =
-      contact_host != source_ip && PrivateAddress(contact_host) && !PrivateAddress(source_ip);
-  if (transport != "udp" || behind_nat) {
-    return absl::StrCat("sip:", r.source_address(), ";transport=", transport);
-  }
-  return "";
-}
-
 // "*1234*0036301234567" -> "0036301234567": what was dialled without the PIN prefix, for logs and
 // the live state.
 std::string WithoutPin(std::string_view dialled) {
@@ -933,7 +893,12 @@ void CallManager::LaunchBranches(const std::string& call_id, size_t step, size_t
       CheckStep(call);
       return;
     }
+    // Contacts that stopped answering keepalives are left out, unless no other is left.
+    const bool some_reachable =
+        std::any_of(bindings->begin(), bindings->end(),
+                    [](const v1::Registration& r) { return r.reachable(); });
     for (const v1::Registration& r : *bindings) {
+      if (some_reachable && !r.reachable()) continue;
       SendBranch(call, target_index, r.contact_uri(), NextHop(r), absl::StrCat("<", r.aor(), ">"),
                  false);
     }

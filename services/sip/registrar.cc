@@ -233,7 +233,7 @@ SipAnswer Registrar::Handle(const RegisterInput& in) {
                  std::string(bindings.status().message()));
     return {.status = 503, .phrase = "Service Unavailable", .headers = {{"Retry-After", "5"}}};
   }
-  SipAnswer ok{.status = 200, .phrase = "OK"};
+  SipAnswer ok{.status = 200, .phrase = "OK", .tenant_id = who.tenant_id, .extension = in.to_user};
   const int64_t now_s = absl::ToUnixSeconds(now);
   for (const v1::Registration& r : *bindings) {
     ok.headers.push_back(
@@ -242,6 +242,7 @@ SipAnswer Registrar::Handle(const RegisterInput& in) {
   }
   ok.headers.push_back(
       {"Date", absl::FormatTime("%a, %d %b %Y %H:%M:%S GMT", now, absl::UTCTimeZone())});
+  ok.bindings = *std::move(bindings);
   return ok;
 }
 

@@ -52,6 +52,10 @@ struct SipAnswer {
   std::vector<Header> headers;
   // Send nothing at all (banned source).
   bool drop = false;
+  // A REGISTER that succeeded: the extension's bindings afterwards (for keepalives).
+  std::string tenant_id;
+  std::string extension;
+  std::vector<v1::Registration> bindings;
 };
 
 // Failed-authentication bookkeeping per source address (shared by REGISTER and INVITE digest).

@@ -10,6 +10,8 @@
 // Keys (prefix "sb:sip:"):
 //   reg:{tenant}:{extension}       hash  binding key -> Registration (binary proto)
 //   reg:{tenant}:{extension}:exp   hash  binding key -> expiry, Unix ms
+//   reg:{tenant}:{extension}:reach hash  binding key -> "reachable rtt_us", the last keepalive's
+//                                        answer (a new REGISTER of the binding clears it)
 //   regs:{tenant}                  set   extensions with bindings (for ListRegistrations)
 // The binding key is the RFC 5626 +sip.instance when the phone sends one (so a rebooted phone
 // replaces its old contact), else the contact URI.
@@ -47,6 +49,9 @@ class RegistrationStore {
   absl::StatusOr<std::vector<v1::Registration>> Lookup(const std::string& tenant_id,
                                                        const std::string& extension,
                                                        absl::Time now);
+  // Records a keepalive's answer for one binding; nothing when the binding is gone meanwhile.
+  absl::Status SetReachability(const std::string& tenant_id, const std::string& extension,
+                               const std::string& binding_key, bool reachable, absl::Duration rtt);
   // Extensions of a tenant that have bindings (possibly expired ones, until the next update).
   absl::StatusOr<std::vector<std::string>> Extensions(const std::string& tenant_id);
 
@@ -59,5 +64,12 @@ class RegistrationStore {
   redis::Client& redis_;
   const std::string prefix_;
 };
+
+// Where to send requests for a binding ("" for its Contact as it is). A phone behind NAT registers
+// a Contact with its private address, which we cannot reach: send to the address its REGISTER came
+// from instead (what Kamailio's fix_nated_register does). Over TCP/TLS the phone's connection is
+// the only way in. A Contact whose host is the source address, or a routable one, is used as it is
+// (a phone with a public address, or another UA registering on its behalf).
+std::string NextHop(const v1::Registration& registration);
 
 }  // namespace sb::sip

@@ -31,6 +31,7 @@ struct SipFlags {
   std::string nonce_secret;
   absl::Duration max_call_duration = absl::Hours(4);
   absl::Duration min_session_expires = absl::Seconds(90);
+  absl::Duration keepalive_interval = absl::Seconds(30);
   int64_t min_expires = 60;
   int64_t max_expires = 3600;
   int64_t default_expires = 600;
@@ -73,6 +74,9 @@ app::ModuleSpec SipModule() {
             set.Add("sip_nonce_secret", &flags->nonce_secret,
                     "Secret (at least 16 bytes) for digest nonces, the same on every SIP node; "
                     "empty: a random one per process.");
+            set.Add("sip_keepalive_interval", &flags->keepalive_interval,
+                    "How often registered contacts get an OPTIONS keepalive (NAT bindings, "
+                    "reachability and round-trip time); 0 for never.");
             set.Add("sip_min_session_expires", &flags->min_session_expires,
                     "Shortest session-timer interval a caller may ask for (RFC 4028 Min-SE; "
                     "shorter requests get 422). RFC 4028 says at least 90 s.");
@@ -118,6 +122,7 @@ app::ModuleSpec SipModule() {
           return absl::InvalidArgumentError("--sip_min_session_expires: at least 1s");
         }
         options.calls.min_session_expires = flags->min_session_expires;
+        options.keepalive_interval = flags->keepalive_interval;
         options.worker_threads = static_cast<int>(std::clamp<int64_t>(flags->workers, 1, 256));
         options.nonce_secret = flags->nonce_secret;
         if (flags->min_expires < 1 || flags->max_expires < flags->min_expires ||

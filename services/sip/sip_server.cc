@@ -33,6 +33,17 @@ absl::StatusOr<std::unique_ptr<SipServer>> SipServer::Start(SipServerOptions opt
                             [raw](ServerTransactionPtr tx) { raw->OnRequest(std::move(tx)); });
   if (!stack.ok()) return stack.status();
   server->stack_ = *std::move(stack);
+  if (server->options_.keepalive_interval > absl::ZeroDuration()) {
+    absl::Notification made;
+    server->stack_->Post([raw, &made] {
+      raw->keepalive_ = std::make_unique<Keepalive>(
+          *raw->stack_, *raw->executor_, *raw->registrations_, raw->clock_,
+          Keepalive::Options{.node_id = raw->options_.node_id,
+                             .interval = raw->options_.keepalive_interval});
+      made.Notify();
+    });
+    made.WaitForNotification();
+  }
   server->calls_ = std::make_unique<CallManager>(*server->stack_, *server->executor_, peers,
                                                  *server->registrations_, *server->registrar_,
                                                  *server->state_, clock, server->options_.calls);
@@ -89,6 +100,7 @@ void SipServer::Stop() {
   nodes_.reset();  // its heartbeat asks the loop for figures: before the loop stops
   if (stack_ != nullptr) {
     stack_->Stop([this] {
+      keepalive_.reset();
       calls_->CloseAll();
       calls_.reset();
       for (auto& [id, tx] : pending_) tx->Reply(503, "Service Unavailable");
@@ -172,6 +184,9 @@ void SipServer::Answer(uint64_t pending_id, SipAnswer answer) {
     return;
   }
   tx->Reply(answer.status, answer.phrase, {.headers = answer.headers});
+  if (answer.status == 200 && keepalive_ != nullptr && !answer.tenant_id.empty()) {
+    keepalive_->Update(answer.tenant_id, answer.extension, answer.bindings);
+  }
 }
 
 }  // namespace sb::sip

@@ -18,6 +18,7 @@
 #include "libs/sip/stack.h"
 #include "services/sip/b2bua.h"
 #include "services/sip/call_state.h"
+#include "services/sip/keepalive.h"
 #include "services/sip/nodes.h"
 #include "services/sip/peers.h"
 #include "services/sip/registrar.h"
@@ -36,6 +37,8 @@ struct SipServerOptions {
   // Shared by every SIP node so a nonce minted by one is good at the others; empty: per process.
   std::string nonce_secret;
   std::string redis_prefix = "sb:";
+  // OPTIONS to the contacts registered through this node (Keepalive); zero: none.
+  absl::Duration keepalive_interval = absl::Seconds(30);
   // The node's heartbeat in Redis (NodeRegistry).
   absl::Duration heartbeat = absl::Seconds(5);
   absl::Duration node_dead_after = absl::Seconds(20);
@@ -97,6 +100,7 @@ class SipServer {
   std::unique_ptr<CallManager> calls_;
   std::unique_ptr<Stack> stack_;
   std::unique_ptr<NodeRegistry> nodes_;
+  std::unique_ptr<Keepalive> keepalive_;  // loop thread
   // Transactions waiting for a worker's answer, by id (workers never hold loop objects).
   absl::flat_hash_map<uint64_t, ServerTransactionPtr> pending_;
   uint64_t next_pending_ = 1;

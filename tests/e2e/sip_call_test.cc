@@ -1213,6 +1213,29 @@ TEST_CASE("SIP nodes: listed with their load; a dead node's calls are closed out
   CHECK(closed.calls_closed() == 0);
 }
 
+TEST_CASE("keepalives: a registered phone gets OPTIONS, and its reachability and round trip show",
+          "[e2e][sip]") {
+  SipWorld w(ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY, {"--sip_keepalive_interval=1s"});
+  SipWorld::Agent agent1{w.agent_id, w.extension, w.sip_password};
+  auto phone = Phone("agent_keepalive.xml", w.RegisterPhone(agent1), w.r->sip_port);
+  RequireExit(phone, "the phone got an OPTIONS and answered it");
+  sv1::Registration seen;
+  REQUIRE(Eventually([&] {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + w.admin);
+    sv1::ListRegistrationsRequest req;
+    req.set_extension(w.extension);
+    sv1::ListRegistrationsResponse regs;
+    if (!w.sip->ListRegistrations(&ctx, req, &regs).ok() || regs.registrations_size() != 1) {
+      return false;
+    }
+    seen = regs.registrations(0);
+    return seen.has_rtt() && (seen.rtt().seconds() > 0 || seen.rtt().nanos() > 0);
+  }));
+  CHECK(seen.reachable());
+  CHECK(seen.rtt().seconds() < 1);
+}
+
 TEST_CASE("registrations expire", "[e2e][sip]") {
   SipWorld w(ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY, {"--sip_min_expires=1"});
   const std::string contact = absl::StrCat("sip:", w.extension, "@127.0.0.1:5999");
