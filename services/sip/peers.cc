@@ -223,11 +223,14 @@ void GrpcSipPeers::ReportCallEventAsync(rv1::ReportCallEventRequest req) {
   // logs and counts.
   Routing().async()->ReportCallEvent(
       &report->context, &report->request, &report->response, [this, report](grpc::Status s) {
-        std::unique_ptr<AsyncReport> done(report);
         if (!s.ok() && s.error_code() != grpc::StatusCode::UNIMPLEMENTED) {
           spdlog::debug("sip: report to routing failed: {}",
                         std::string(PeerError(s, "routing", "ReportCallEvent").message()));
         }
+        // The context (and its call reference) goes before the count does: once the count is
+        // zero the destructor may tear down the stubs and channels, and a context destroyed
+        // after that raced with it (a gRPC "prior > 0" abort, seen once under load).
+        delete report;
         absl::MutexLock lock(&reports_mu_);
         --reports_in_flight_;
       });
