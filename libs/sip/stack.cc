@@ -1,5 +1,6 @@
 #include "libs/sip/stack.h"
 
+#include <pthread.h>
 #include <strings.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -749,6 +750,7 @@ absl::StatusOr<std::unique_ptr<Stack>> Stack::Start(StackOptions options, Reques
 
 void Stack::Run(absl::Status* started, absl::Notification* ready) {
   loop_thread_id_.store(std::this_thread::get_id());
+  pthread_setname_np(pthread_self(), "sip-loop");  // for top -H and perf
   // Once per process and never undone: sofia's global tables stay valid for every stack.
   static const int su_initialised = su_init();
   (void)su_initialised;

@@ -1,5 +1,7 @@
 #include "services/sip/call_state.h"
 
+#include <pthread.h>
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "libs/common/status_macros.h"
@@ -57,6 +59,7 @@ void CallStateWriter::Flush() {
 }
 
 void CallStateWriter::Run() {
+  pthread_setname_np(pthread_self(), "sip-state");
   absl::Duration backoff = absl::Milliseconds(50);
   for (;;) {
     std::vector<Item> batch;

@@ -1,5 +1,7 @@
 #include "services/sip/nodes.h"
 
+#include <pthread.h>
+
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
 #include "libs/common/ids.h"
@@ -38,6 +40,7 @@ NodeRegistry::~NodeRegistry() {
 }
 
 void NodeRegistry::Run() {
+  pthread_setname_np(pthread_self(), "sip-heartbeat");
   do {
     if (absl::Status s = Beat(); !s.ok()) {
       spdlog::warn("sip: node heartbeat failed: {}", std::string(s.message()));
