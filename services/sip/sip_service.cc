@@ -159,6 +159,12 @@ grpc::Status SipService::GetActiveCall(grpc::ServerContext* context,
   }());
 }
 
+absl::StatusOr<SipServer*> SipService::Server() const {
+  SipServer* server = server_.load();
+  if (server == nullptr) return absl::UnavailableError("the SIP transports are not up");
+  return server;
+}
+
 absl::StatusOr<SipServer*> SipService::ControlCall(const Caller& caller, const std::string& call_id,
                                                    std::string_view what) {
   SB_ASSIGN_OR_RETURN(v1::ActiveCall call, LoadCall(caller, call_id));
@@ -170,8 +176,7 @@ absl::StatusOr<SipServer*> SipService::ControlCall(const Caller& caller, const s
     return absl::PermissionDeniedError(
         absl::StrCat(std::string(what), " others' calls needs agents.supervise"));
   }
-  SipServer* server = server_.load();
-  if (server == nullptr) return absl::UnavailableError("the SIP transports are not up");
+  SB_ASSIGN_OR_RETURN(SipServer * server, Server());
   if (call.node_id() != server->options().node_id) {
     return absl::UnavailableError(absl::StrCat("call ", call.call_id(), " is owned by SIP node ",
                                                call.node_id(), "; ask that node"));
@@ -294,8 +299,7 @@ grpc::Status SipService::OriginateCall(grpc::ServerContext* context,
     if (request->idempotency_key().size() > 128) {
       return app::FieldError("idempotency_key", "TOO_LONG", "at most 128 characters");
     }
-    SipServer* server = server_.load();
-    if (server == nullptr) return absl::UnavailableError("the SIP transports are not up");
+    SB_ASSIGN_OR_RETURN(SipServer * server, Server());
     // A retried request gets the first call's id.
     const std::string idempotency = request->idempotency_key().empty()
                                         ? ""
@@ -375,8 +379,7 @@ grpc::Status SipService::ListNodes(grpc::ServerContext* context,
                                    v1::ListNodesResponse* response) {
   return app::ToGrpc(*context, [&]() -> absl::Status {
     SB_RETURN_IF_ERROR(RequirePlatform(*context));
-    SipServer* server = server_.load();
-    if (server == nullptr) return absl::UnavailableError("the SIP transports are not up");
+    SB_ASSIGN_OR_RETURN(SipServer * server, Server());
     SB_ASSIGN_OR_RETURN(std::vector<v1::SipNode> nodes,
                         server->nodes().List(request->include_dead()));
     for (v1::SipNode& n : nodes) *response->add_nodes() = std::move(n);
@@ -389,8 +392,7 @@ grpc::Status SipService::GetOverloadStatus(grpc::ServerContext* context,
                                            v1::OverloadStatus* response) {
   return app::ToGrpc(*context, [&]() -> absl::Status {
     SB_RETURN_IF_ERROR(RequirePlatform(*context));
-    SipServer* server = server_.load();
-    if (server == nullptr) return absl::UnavailableError("the SIP transports are not up");
+    SB_ASSIGN_OR_RETURN(SipServer * server, Server());
     if (request->node_id().empty() || request->node_id() == server->options().node_id) {
       SB_ASSIGN_OR_RETURN(*response, server->WithCalls<v1::OverloadStatus>(
                                          [](CallManager& calls) { return calls.Overload(); }));
@@ -412,8 +414,7 @@ grpc::Status SipService::CloseNodeCalls(grpc::ServerContext* context,
     if (request->node_id().empty()) {
       return app::FieldError("node_id", "REQUIRED", "name the dead SIP node");
     }
-    SipServer* server = server_.load();
-    if (server == nullptr) return absl::UnavailableError("the SIP transports are not up");
+    SB_ASSIGN_OR_RETURN(SipServer * server, Server());
     if (request->node_id() == server->options().node_id) {
       return absl::FailedPreconditionError("this node is alive: it ends its own calls");
     }

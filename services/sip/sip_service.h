@@ -68,6 +68,8 @@ class SipService final : public v1::SipService::Service {
                           google::protobuf::Empty* response) override;
 
  private:
+  // The SIP server once its transports are up; Unavailable before.
+  absl::StatusOr<SipServer*> Server() const;
   // Platform admins and the platform's services (node-level RPCs).
   absl::Status RequirePlatform(grpc::ServerContext& context) const;
   struct Caller;

@@ -786,6 +786,14 @@ int CarrierCalls(const SipWorld& w, const std::string& scenario = "carrier_call.
   return carrier->exit_code;
 }
 
+// The carrier's call to the DID, running while the test acts on it (e.g. over the API).
+ChildProcess CarrierInBackground(const SipWorld& w, const std::string& scenario) {
+  auto carrier = ChildProcess::Start(
+      {.argv = SippArgs(scenario, testing::FreeTcpUdpPort(), w.r->sip_port, {{"did", kDid}})});
+  REQUIRE(carrier.ok());
+  return *std::move(carrier);
+}
+
 void RequireExit(ChildProcess& phone, const std::string& what) {
   auto code = phone.Wait(absl::Seconds(25));
   INFO(what);
@@ -958,10 +966,7 @@ TEST_CASE("the console holds and resumes a call: both sides re-INVITEd", "[e2e][
   SipWorld w;
   SipWorld::Agent agent1{w.agent_id, w.extension, w.sip_password};
   auto phone = Phone("agent_api_held.xml", w.RegisterPhone(agent1), w.r->sip_port);
-  auto carrier =
-      ChildProcess::Start({.argv = SippArgs("carrier_api_held.xml", testing::FreeTcpUdpPort(),
-                                            w.r->sip_port, {{"did", kDid}})});
-  REQUIRE(carrier.ok());
+  ChildProcess carrier = CarrierInBackground(w, "carrier_api_held.xml");
   const sv1::ActiveCall answered = w.WaitForCall(cv1::CALL_STATE_ANSWERED);
   const std::string agent_token = w.Login("agent1");
   auto as_agent = [&](auto rpc) {
@@ -991,7 +996,7 @@ TEST_CASE("the console holds and resumes a call: both sides re-INVITEd", "[e2e][
     return w.sip->ResumeCall(&ctx, resume, &out);
   });
   CHECK(resumed.state() == cv1::CALL_STATE_ANSWERED);
-  auto code = carrier->Wait(absl::Seconds(25));
+  auto code = carrier.Wait(absl::Seconds(25));
   REQUIRE(code.ok());
   CHECK(*code == 0);
   RequireExit(phone, "the agent's phone got both re-INVITEs and the BYE");
@@ -1013,10 +1018,7 @@ TEST_CASE("the console transfers a call blind to a colleague's extension", "[e2e
   w.LeaveHunt(agent2);  // agent2 also selected the project: agent1 answers first
   auto first = Phone("agent_answer.xml", w.RegisterPhone(agent1), w.r->sip_port);
   auto colleague = Phone("agent_answer.xml", w.RegisterPhone(agent2), w.r->sip_port);
-  auto carrier =
-      ChildProcess::Start({.argv = SippArgs("carrier_transferred.xml", testing::FreeTcpUdpPort(),
-                                            w.r->sip_port, {{"did", kDid}})});
-  REQUIRE(carrier.ok());
+  ChildProcess carrier = CarrierInBackground(w, "carrier_transferred.xml");
   const sv1::ActiveCall answered = w.WaitForCall(cv1::CALL_STATE_ANSWERED);
   grpc::ClientContext ctx;
   ctx.AddMetadata("authorization", "Bearer " + w.Login("agent1"));
@@ -1027,7 +1029,7 @@ TEST_CASE("the console transfers a call blind to a colleague's extension", "[e2e
   const grpc::Status status = w.sip->TransferCall(&ctx, req, &out);
   INFO(status.error_message());
   REQUIRE(status.ok());
-  auto code = carrier->Wait(absl::Seconds(25));
+  auto code = carrier.Wait(absl::Seconds(25));
   REQUIRE(code.ok());
   CHECK(*code == 0);
   RequireExit(first, "agent1's phone was hung up once the colleague answered");
