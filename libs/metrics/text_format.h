@@ -8,7 +8,12 @@
 #include <string>
 #include <string_view>
 
+#include "libs/common/utf8.h"
+
 namespace sb::metrics {
+
+using ::sb::IsValidUtf8;
+using ::sb::SanitizeUtf8;
 
 // The content type of Registry::Render()'s output, for HTTP responses.
 inline constexpr char kTextFormatContentType[] = "text/plain; version=0.0.4; charset=utf-8";
@@ -19,14 +24,6 @@ bool IsValidMetricName(std::string_view name);
 // True when `name` matches [a-zA-Z_][a-zA-Z0-9_]* and does not start with "__" (reserved for
 // Prometheus' internal labels).
 bool IsValidLabelName(std::string_view name);
-
-// True when `text` is well-formed UTF-8 (no overlong forms, surrogates or code points past
-// U+10FFFF).
-bool IsValidUtf8(std::string_view text);
-
-// Returns `text` with every byte that is not part of a well-formed UTF-8 sequence replaced by
-// U+FFFD, so that a label value taken from the outside cannot make a scrape unparsable.
-std::string SanitizeUtf8(std::string_view text);
 
 // Appends `help` as a # HELP line's text: backslash -> \\, newline -> \n.
 void AppendEscapedHelp(std::string_view help, std::string& out);

@@ -5,7 +5,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -785,7 +787,12 @@ void Stack::Run(absl::Status* started, absl::Notification* ready) {
       NTATAG_MCLASS(LenientSipClass()),
       // A stream that stops halfway through a message is closed after 32 s (64*T1) rather than
       // held open for ever (RFC 4475 §3.1.2.2; sofia's default has no limit).
-      TPTAG_TIMEOUT(32000), TAG_END());
+      TPTAG_TIMEOUT(32000),
+      TPTAG_IDLE(options_.tcp_idle_timeout > absl::ZeroDuration()
+                     ? static_cast<unsigned>(std::min<int64_t>(
+                           absl::ToInt64Milliseconds(options_.tcp_idle_timeout), UINT_MAX - 1))
+                     : UINT_MAX),
+      TAG_END());
   absl::Status status;
   if (agent == nullptr) {
     status = absl::UnavailableError(absl::StrCat("cannot listen for SIP on ", options_.bind_host,

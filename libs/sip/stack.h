@@ -74,6 +74,12 @@ struct StackOptions {
   std::string public_host;
   // Largest message accepted (over TCP a longer one closes the connection).
   int max_message_bytes = 64 * 1024;
+  // A TCP/TLS connection with nothing sent or received for this long, and no transaction
+  // using it, is closed. It is also what ends a connection whose peer sent something that
+  // cannot be framed: sofia stops reading such a stream, so it would never see the peer's
+  // close. Keep it longer than the OPTIONS keepalive to registered phones, whose connections
+  // must stay open. Zero: never (such connections then stay until the process ends).
+  absl::Duration tcp_idle_timeout = absl::Seconds(120);
   // The option tags this side implements (RFC 3261 §8.2.2.3). A request that Requires any other
   // gets 420 Bad Extension listing them in Unsupported before a handler sees it.
   std::vector<std::string> supported = {"replaces", "timer"};
@@ -85,8 +91,8 @@ struct StackOptions {
 //   - a Require option tag not in StackOptions::supported (not for ACK and CANCEL): 420;
 // and what sofia's nta answers: 400 to unparsable or incomplete requests, 505 to versions other
 // than SIP/2.0, 413 past max_message_bytes. Requests without a parsable Via cannot be answered:
-// they are dropped (over TCP the connection is shut down). Responses that match no client
-// transaction are dropped.
+// they are dropped (over TCP the connection is closed once it has been idle for
+// StackOptions::tcp_idle_timeout). Responses that match no client transaction are dropped.
 
 struct ReplyOptions {
   std::vector<Header> headers;

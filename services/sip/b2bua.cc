@@ -12,6 +12,7 @@
 #include "libs/app/rpc_errors.h"
 #include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
+#include "libs/common/utf8.h"
 #include "libs/sip/sdp.h"
 #include "spdlog/spdlog.h"
 
@@ -139,6 +140,12 @@ namespace {
 
 constexpr char kSdp[] = "application/sdp";
 
+// Text from a SIP message as it may go into a protobuf string, Redis and JSON: at most `max`
+// bytes, and UTF-8 (a sequence that the cut or the sender broke becomes U+FFFD).
+std::string WireText(std::string_view text, size_t max) {
+  return SanitizeUtf8(text.substr(0, max));
+}
+
 // The caller's number as E.164 where it looks like one (carriers send "+36..." or "36..."), else
 // as received (an anonymous or alphanumeric caller id).
 std::string CallerNumber(std::string_view user) {
@@ -151,12 +158,12 @@ std::string CallerNumber(std::string_view user) {
     } else if (absl::ascii_isdigit(static_cast<unsigned char>(c))) {
       digits.push_back(c);
     } else if (c != '-' && c != ' ' && c != '(' && c != ')' && c != '.') {
-      return std::string(user.substr(0, 64));
+      return WireText(user, 64);
     }
   }
-  if (digits.empty()) return std::string(user.substr(0, 64));
+  if (digits.empty()) return WireText(user, 64);
   if (!plus && absl::StartsWith(digits, "00")) digits = digits.substr(2);
-  if (digits.size() < 7 || digits.size() > 15) return std::string(user.substr(0, 64));
+  if (digits.size() < 7 || digits.size() > 15) return WireText(user, 64);
   return "+" + digits;
 }
 
@@ -484,11 +491,11 @@ void CallManager::OnInvite(ServerTransactionPtr tx) {
   call->session_expires = session_expires;
   call->id = NewUuid();
   call->created_at = clock_.Now();
-  call->sip_call_id = std::string(req.call_id()).substr(0, 128);
+  call->sip_call_id = WireText(req.call_id(), 128);
   const NameAddr from = req.from();
   call->from_number = CallerNumber(from.user);
-  call->from_display = from.display.substr(0, 128);
-  call->dialled = req.request_user().substr(0, 64);
+  call->from_display = WireText(from.display, 128);
+  call->dialled = WireText(req.request_user(), 64);
   call->source_ip = req.source_ip();
   call->a_transport = tx->transport();
   call->offer_type = req.content_type();
@@ -525,7 +532,7 @@ void CallManager::OnInvite(ServerTransactionPtr tx) {
   route.set_media_available(false);
   for (const char* name : {"Diversion", "P-Asserted-Identity"}) {
     const std::string value = req.header(name);
-    if (!value.empty()) (*route.mutable_sip_headers())[name] = value.substr(0, 256);
+    if (!value.empty()) (*route.mutable_sip_headers())[name] = WireText(value, 256);
   }
   const std::string source_ip = call->source_ip;
   const std::string call_id = call->id;

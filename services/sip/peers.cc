@@ -8,6 +8,7 @@
 #include "libs/app/call_context.h"
 #include "libs/auth/authenticator.h"
 #include "libs/common/grpc_status.h"
+#include "libs/common/utf8.h"
 
 namespace sb::sip {
 
@@ -117,6 +118,10 @@ rv1::RoutingService::Stub& GrpcSipPeers::Routing() {
 
 absl::StatusOr<SipDigest> GrpcSipPeers::GetSipDigest(const std::string& realm,
                                                      const std::string& username) {
+  // Identity keeps only UTF-8 names: other octets (a scanner's junk) name nobody.
+  if (!IsValidUtf8(realm) || !IsValidUtf8(username)) {
+    return absl::NotFoundError("the SIP username or realm is not UTF-8");
+  }
   return CachedOr(digests_, 100'000, {absl::StatusCode::kNotFound},
                   absl::StrCat(realm, "\n", username), [&]() -> absl::StatusOr<SipDigest> {
                     iv1::GetSipDigestRequest req;

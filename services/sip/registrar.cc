@@ -5,6 +5,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/util/time_util.h"
+#include "libs/common/utf8.h"
 #include "spdlog/spdlog.h"
 
 namespace sb::sip {
@@ -198,8 +199,9 @@ SipAnswer Registrar::Handle(const RegisterInput& in) {
   for (const ContactEntry& c : in.contacts) {
     uint32_t expires = c.expires.value_or(in.expires.value_or(options_.default_expires));
     v1::Registration r;
-    r.set_contact_uri(c.address.uri);
-    r.set_instance_id(c.instance);
+    // Stored as protobuf strings: what the phone sent must be UTF-8 to be read back.
+    r.set_contact_uri(SanitizeUtf8(c.address.uri));
+    r.set_instance_id(SanitizeUtf8(c.instance));
     if (expires == 0) {
       change.removals.push_back(RegistrationStore::BindingKey(r));
       continue;
@@ -216,7 +218,7 @@ SipAnswer Registrar::Handle(const RegisterInput& in) {
     r.set_aor(absl::StrCat("sip:", in.to_user, "@", in.to_host));
     r.set_source_address(absl::StrCat(in.source_ip, ":", in.source_port));
     r.set_transport(in.transport);
-    r.set_user_agent(in.user_agent.substr(0, 200));
+    r.set_user_agent(SanitizeUtf8(std::string_view(in.user_agent).substr(0, 200)));
     r.set_reg_id(c.reg_id);
     *r.mutable_registered_at() = TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(now));
     *r.mutable_expires_at() = TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(now) + expires);

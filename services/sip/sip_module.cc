@@ -32,6 +32,8 @@ struct SipFlags {
   absl::Duration max_call_duration = absl::Hours(4);
   absl::Duration min_session_expires = absl::Seconds(90);
   absl::Duration keepalive_interval = absl::Seconds(30);
+  absl::Duration tcp_idle_timeout = absl::Seconds(120);
+  absl::Duration dead_node_sweep = absl::Seconds(15);
   int64_t min_expires = 60;
   int64_t max_expires = 3600;
   int64_t default_expires = 600;
@@ -77,6 +79,14 @@ app::ModuleSpec SipModule() {
             set.Add("sip_keepalive_interval", &flags->keepalive_interval,
                     "How often registered contacts get an OPTIONS keepalive (NAT bindings, "
                     "reachability and round-trip time); 0 for never.");
+            set.Add("sip_tcp_idle_timeout", &flags->tcp_idle_timeout,
+                    "A TCP connection idle this long (nothing sent or received, no "
+                    "transaction) is closed; longer than --sip_keepalive_interval, so that "
+                    "registered phones keep theirs. 0 for never.");
+            set.Add("sip_dead_node_sweep", &flags->dead_node_sweep,
+                    "How often this node looks for SIP nodes without a heartbeat (dead for 20 s) "
+                    "and closes out their calls, so that their agents are freed; 0 for never "
+                    "(CloseNodeCalls by hand).");
             set.Add("sip_min_session_expires", &flags->min_session_expires,
                     "Shortest session-timer interval a caller may ask for (RFC 4028 Min-SE; "
                     "shorter requests get 422). RFC 4028 says at least 90 s.");
@@ -123,6 +133,18 @@ app::ModuleSpec SipModule() {
         }
         options.calls.min_session_expires = flags->min_session_expires;
         options.keepalive_interval = flags->keepalive_interval;
+        if (flags->tcp_idle_timeout < absl::ZeroDuration() ||
+            (flags->tcp_idle_timeout > absl::ZeroDuration() &&
+             flags->tcp_idle_timeout <= flags->keepalive_interval)) {
+          return absl::InvalidArgumentError(
+              "--sip_tcp_idle_timeout: 0, or longer than --sip_keepalive_interval (a registered "
+              "phone's connection would be closed between keepalives)");
+        }
+        options.stack.tcp_idle_timeout = flags->tcp_idle_timeout;
+        if (flags->dead_node_sweep < absl::ZeroDuration()) {
+          return absl::InvalidArgumentError("--sip_dead_node_sweep: 0 or more");
+        }
+        options.dead_node_sweep = flags->dead_node_sweep;
         options.worker_threads = static_cast<int>(std::clamp<int64_t>(flags->workers, 1, 256));
         options.nonce_secret = flags->nonce_secret;
         if (flags->min_expires < 1 || flags->max_expires < flags->min_expires ||

@@ -1,6 +1,7 @@
 #include "services/sip/sip_server.h"
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/time_util.h"
 #include "libs/common/status_macros.h"
 #include "spdlog/spdlog.h"
 
@@ -29,6 +30,18 @@ absl::StatusOr<std::unique_ptr<SipServer>> SipServer::Start(SipServerOptions opt
   auto server = std::unique_ptr<SipServer>(
       new SipServer(std::move(options), peers, redis, clock, std::move(nonces)));
   SipServer* raw = server.get();
+  // What a previous process under this node id left "live" is over: close it out before this
+  // one takes calls of its own into the same index.
+  auto leftovers = NodeRegistry::CloseLeftovers(
+      redis, clock, server->options_.redis_prefix, server->options_.node_id, *server->state_,
+      [raw](const v1::ActiveCall& call) { raw->ReportClosedOut(call); });
+  if (!leftovers.ok()) {
+    spdlog::warn("sip: cannot close out the calls an earlier run of node {} left: {}",
+                 server->options_.node_id, std::string(leftovers.status().message()));
+  } else if (*leftovers > 0) {
+    spdlog::info("sip: closed out {} calls that an earlier run of node {} left", *leftovers,
+                 server->options_.node_id);
+  }
   auto stack = Stack::Start(server->options_.stack,
                             [raw](ServerTransactionPtr tx) { raw->OnRequest(std::move(tx)); });
   if (!stack.ok()) return stack.status();
@@ -44,9 +57,17 @@ absl::StatusOr<std::unique_ptr<SipServer>> SipServer::Start(SipServerOptions opt
     });
     made.WaitForNotification();
   }
-  server->calls_ = std::make_unique<CallManager>(*server->stack_, *server->executor_, peers,
-                                                 *server->registrations_, *server->registrar_,
-                                                 *server->state_, clock, server->options_.calls);
+  {
+    // Made on the loop, which owns it; INVITEs before this get 503.
+    absl::Notification made;
+    server->stack_->Post([raw, &peers, &clock, &made] {
+      raw->calls_ =
+          std::make_unique<CallManager>(*raw->stack_, *raw->executor_, peers, *raw->registrations_,
+                                        *raw->registrar_, *raw->state_, clock, raw->options_.calls);
+      made.Notify();
+    });
+    made.WaitForNotification();
+  }
   std::vector<std::string> addresses;
   const StackOptions& so = server->options_.stack;
   const std::string host = server->stack_->public_host();
@@ -58,7 +79,8 @@ absl::StatusOr<std::unique_ptr<SipServer>> SipServer::Start(SipServerOptions opt
       NodeRegistry::Options{.node_id = server->options_.node_id,
                             .prefix = server->options_.redis_prefix,
                             .heartbeat = server->options_.heartbeat,
-                            .dead_after = server->options_.node_dead_after},
+                            .dead_after = server->options_.node_dead_after,
+                            .sweep_interval = server->options_.dead_node_sweep},
       [raw, addresses] {
         v1::SipNode node;
         for (const std::string& a : addresses) node.add_sip_addresses(a);
@@ -70,8 +92,30 @@ absl::StatusOr<std::unique_ptr<SipServer>> SipServer::Start(SipServerOptions opt
         });
         if (overload.ok()) node.MergeFrom(*overload);
         return node;
-      });
+      },
+      [raw](const std::string& node_id) { return raw->CloseDeadNode(node_id); });
   return server;
+}
+
+absl::StatusOr<int> SipServer::CloseDeadNode(const std::string& node_id) {
+  return nodes_->CloseNodeCalls(node_id, *state_,
+                                [this](const v1::ActiveCall& call) { ReportClosedOut(call); });
+}
+
+void SipServer::ReportClosedOut(const v1::ActiveCall& call) {
+  rv1::ReportCallEventRequest report;
+  report.set_call_id(call.call_id());
+  report.set_node_id(call.node_id());
+  report.set_tenant_id(call.tenant_id());
+  *report.mutable_occurred_at() =
+      google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(clock_.Now()));
+  report.mutable_call_ended()->set_cause(cv1::HANGUP_CAUSE_NODE_FAILURE);
+  report.mutable_call_ended()->set_hangup_by(cv1::HANGUP_PARTY_SYSTEM);
+  auto r = peers_.ReportCallEvent(report);
+  if (!r.ok() && r.status().code() != absl::StatusCode::kUnimplemented) {
+    spdlog::warn("sip: routing not told of closed-out call {}: {}", call.call_id(),
+                 std::string(r.status().message()));
+  }
 }
 
 SipServer::SipServer(SipServerOptions options, SipPeers& peers, redis::Client& redis,
@@ -101,7 +145,7 @@ void SipServer::Stop() {
   if (stack_ != nullptr) {
     stack_->Stop([this] {
       keepalive_.reset();
-      calls_->CloseAll();
+      if (calls_ != nullptr) calls_->CloseAll();
       calls_.reset();
       for (auto& [id, tx] : pending_) tx->Reply(503, "Service Unavailable");
       pending_.clear();
@@ -128,6 +172,12 @@ void SipServer::OnRequest(ServerTransactionPtr tx) {
   } else if (method == "INVITE") {
     if (req.max_forwards().has_value() && *req.max_forwards() == 0) {
       tx->Reply(483, "Too Many Hops");
+      return;
+    }
+    if (calls_ == nullptr) {  // starting or stopping
+      tx->Reply(503, "Service Unavailable",
+                {.headers = {{"Retry-After",
+                              absl::StrCat(absl::ToInt64Seconds(options_.calls.retry_after))}}});
       return;
     }
     calls_->OnInvite(std::move(tx));

@@ -42,6 +42,8 @@ struct SipServerOptions {
   // The node's heartbeat in Redis (NodeRegistry).
   absl::Duration heartbeat = absl::Seconds(5);
   absl::Duration node_dead_after = absl::Seconds(20);
+  // How often this node looks for dead nodes to close out (NodeRegistry); zero: never.
+  absl::Duration dead_node_sweep = absl::Seconds(15);
 };
 
 class SipServer {
@@ -54,6 +56,9 @@ class SipServer {
 
   // Ends a call of this node (from any thread; waits for the loop). NotFound, Unavailable.
   absl::Status Hangup(const std::string& call_id, cv1::HangupCause cause);
+  // Closes out the calls of a DEAD node (NodeRegistry::CloseNodeCalls) and tells routing of
+  // each, so that its agents are released. Returns how many were closed.
+  absl::StatusOr<int> CloseDeadNode(const std::string& node_id);
   // Runs `fn` with the call manager on the loop and returns its answer (from any thread; waits
   // up to 5 s for the loop). Unavailable while shutting down or when the loop does not answer.
   template <typename T>
@@ -86,6 +91,8 @@ class SipServer {
   void OnRequest(ServerTransactionPtr tx);
   void OnRegister(ServerTransactionPtr tx);
   void Answer(uint64_t pending_id, SipAnswer answer);
+  // Routing hears that `call` ended with NODE_FAILURE (best effort: a failure is logged).
+  void ReportClosedOut(const v1::ActiveCall& call);
 
   const SipServerOptions options_;
   SipPeers& peers_;
@@ -97,7 +104,7 @@ class SipServer {
   std::unique_ptr<CallStateWriter> state_;
   std::unique_ptr<Registrar> registrar_;
   std::unique_ptr<BoundedExecutor> executor_;
-  std::unique_ptr<CallManager> calls_;
+  std::unique_ptr<CallManager> calls_;  // loop thread; null until the server takes calls
   std::unique_ptr<Stack> stack_;
   std::unique_ptr<NodeRegistry> nodes_;
   std::unique_ptr<Keepalive> keepalive_;  // loop thread

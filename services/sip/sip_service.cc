@@ -418,26 +418,7 @@ grpc::Status SipService::CloseNodeCalls(grpc::ServerContext* context,
     if (request->node_id() == server->options().node_id) {
       return absl::FailedPreconditionError("this node is alive: it ends its own calls");
     }
-    SB_ASSIGN_OR_RETURN(
-        int closed, server->nodes().CloseNodeCalls(
-                        request->node_id(), server->state(), [&](const v1::ActiveCall& call) {
-                          // Routing releases the agents and queue places (best effort: a failure is
-                          // logged).
-                          rv1::ReportCallEventRequest report;
-                          report.set_call_id(call.call_id());
-                          report.set_node_id(call.node_id());
-                          report.set_tenant_id(call.tenant_id());
-                          *report.mutable_occurred_at() =
-                              google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
-                                  absl::ToUnixNanos(clock_.Now()));
-                          report.mutable_call_ended()->set_cause(cv1::HANGUP_CAUSE_NODE_FAILURE);
-                          report.mutable_call_ended()->set_hangup_by(cv1::HANGUP_PARTY_SYSTEM);
-                          auto r = server->peers().ReportCallEvent(report);
-                          if (!r.ok() && r.status().code() != absl::StatusCode::kUnimplemented) {
-                            spdlog::warn("sip: routing not told of closed call {}: {}",
-                                         call.call_id(), std::string(r.status().message()));
-                          }
-                        }));
+    SB_ASSIGN_OR_RETURN(int closed, server->CloseDeadNode(request->node_id()));
     response->set_calls_closed(closed);
     return absl::OkStatus();
   }());

@@ -449,10 +449,10 @@ struct SipWorld {
 
   explicit SipWorld(
       ov1::IncomingCallPreference preference = ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY,
-      std::vector<std::string> flags = {}) {
+      std::vector<std::string> flags = {}, const std::string& redis_url = TestRedisUrl()) {
     flags.insert(flags.end(), {"--platform_admin_password=Platform-Admin-2026", "--demo_tenant",
                                absl::StrCat("--demo_password=", kPassword)});
-    r = Start(flags);
+    r = Start(flags, redis_url);
     for (const char* service :
          {"switchboard.identity.v1.IdentityService", "switchboard.org.v1.OrgService",
           "switchboard.routing.v1.RoutingService", "switchboard.sip.v1.SipService"}) {
@@ -465,7 +465,7 @@ struct SipWorld {
     identity = iv1::IdentityService::NewStub(channel);
     org = ov1::OrgService::NewStub(channel);
     sip = sv1::SipService::NewStub(channel);
-    auto client = redis::Client::Create({.url = TestRedisUrl()});
+    auto client = redis::Client::Create({.url = redis_url});
     REQUIRE(client.ok());
     redis = *std::move(client);
 
@@ -1138,8 +1138,37 @@ TEST_CASE(
   CHECK(events.back().call().ended().reason() == "SESSION_EXPIRED");
 }
 
+// The shared test Redis with its own database: sweeps of other tests' nodes (they run side by
+// side) must not close out what a test made up.
+std::string PrivateRedisUrl(int db) { return absl::StrCat(TestRedisUrl(), "/", db); }
+
+// Makes up, in Redis, a call in progress on `node`.
+void SeedLiveCall(redis::Client& redis, const std::string& tenant_id, const std::string& agent_id,
+                  const std::string& node, const std::string& call_id) {
+  sv1::ActiveCall call;
+  call.set_call_id(call_id);
+  call.set_tenant_id(tenant_id);
+  call.set_node_id(node);
+  call.set_state(cv1::CALL_STATE_ANSWERED);
+  if (!agent_id.empty()) call.add_agent_user_ids(agent_id);
+  call.mutable_answered_at()->set_seconds(absl::ToUnixSeconds(absl::Now()));
+  for (const std::vector<std::string>& cmd : std::vector<std::vector<std::string>>{
+           {"SET", "sb:call:" + call_id, call.SerializeAsString()},
+           {"SADD", "sb:calls:node:" + node, call_id},
+           {"ZADD", "sb:calls:tenant:" + tenant_id, "1", call_id}}) {
+    REQUIRE(redis.Command(cmd).ok());
+  }
+}
+
+// Makes up a node whose last heartbeat was 5 minutes ago.
+void SeedDeadNode(redis::Client& redis, const std::string& node) {
+  const std::string old_beat = absl::StrCat(absl::ToUnixMillis(absl::Now() - absl::Minutes(5)));
+  REQUIRE(redis.Command({"ZADD", "sb:sip:nodes", old_beat, node}).ok());
+}
+
 TEST_CASE("SIP nodes: listed with their load; a dead node's calls are closed out", "[e2e][sip]") {
-  SipWorld w;
+  SipWorld w(ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY, {"--sip_dead_node_sweep=0"},
+             PrivateRedisUrl(5));
   const std::string platform = e2e::Login(*w.identity, "", "superadmin", "Platform-Admin-2026");
   auto with = [](const std::string& token) {
     auto ctx = std::make_unique<grpc::ClientContext>();
@@ -1174,21 +1203,8 @@ TEST_CASE("SIP nodes: listed with their load; a dead node's calls are closed out
   // A node that died with a call in progress: its heartbeat is old, its call still "live".
   const std::string dead = "sip-dead-" + NewUuid().substr(0, 8);
   const std::string call_id = NewUuid();
-  sv1::ActiveCall call;
-  call.set_call_id(call_id);
-  call.set_tenant_id(w.tenant_id);
-  call.set_node_id(dead);
-  call.set_state(cv1::CALL_STATE_ANSWERED);
-  call.add_agent_user_ids(w.agent_id);
-  call.mutable_answered_at()->set_seconds(absl::ToUnixSeconds(absl::Now()));
-  const std::string old_beat = absl::StrCat(absl::ToUnixMillis(absl::Now() - absl::Minutes(5)));
-  for (const std::vector<std::string>& cmd : std::vector<std::vector<std::string>>{
-           {"ZADD", "sb:sip:nodes", old_beat, dead},
-           {"SET", "sb:call:" + call_id, call.SerializeAsString()},
-           {"SADD", "sb:calls:node:" + dead, call_id},
-           {"ZADD", "sb:calls:tenant:" + w.tenant_id, "1", call_id}}) {
-    REQUIRE(w.redis->Command(cmd).ok());
-  }
+  SeedDeadNode(*w.redis, dead);
+  SeedLiveCall(*w.redis, w.tenant_id, w.agent_id, dead, call_id);
   sv1::ListNodesRequest with_dead;
   with_dead.set_include_dead(true);
   sv1::ListNodesResponse all;
@@ -1213,6 +1229,70 @@ TEST_CASE("SIP nodes: listed with their load; a dead node's calls are closed out
   // Idempotent: nothing is left to close, and the node is forgotten.
   REQUIRE(w.sip->CloseNodeCalls(with(platform).get(), close, &closed).ok());
   CHECK(closed.calls_closed() == 0);
+}
+
+TEST_CASE("SIP nodes: a dead node's calls are closed out unasked; a restart closes its own",
+          "[e2e][sip]") {
+  const std::string url = PrivateRedisUrl(6);
+  auto seeder = redis::Client::Create({.url = url});
+  REQUIRE(seeder.ok());
+  // A previous run of the node about to start left a call "live"; the tenant is not known yet
+  // (the demo tenant is made on start), so that call names a made-up one.
+  const std::string node = "restarted-" + NewUuid().substr(0, 8);
+  const std::string leftover = NewUuid();
+  const std::string other_tenant = NewUuid();
+  SeedLiveCall(**seeder, other_tenant, "", node, leftover);
+
+  SipWorld w(ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY,
+             {"--sip_dead_node_sweep=1s", "--sip_node_id=" + node}, url);
+  auto ended_event = [&](const std::string& tenant, const std::string& call_id) {
+    std::optional<cv1::Event> found;
+    auto reply = w.redis->Command({"XRANGE", "sb:events", "-", "+"});
+    REQUIRE(reply.ok());
+    for (const auto& entry : reply->elements()) {
+      const auto& fields = entry.elements()[1].elements();
+      for (size_t i = 0; i + 1 < fields.size(); i += 2) {
+        cv1::Event e;
+        if (fields[i].str() == "e" && e.ParseFromString(fields[i + 1].str()) &&
+            e.tenant_id() == tenant && e.call_id() == call_id &&
+            e.type() == cv1::EVENT_TYPE_CALL_ENDED) {
+          found = e;
+        }
+      }
+    }
+    return found;
+  };
+  {
+    INFO("the node closed out its earlier run's call when it started");
+    const std::optional<cv1::Event> e = ended_event(other_tenant, leftover);
+    REQUIRE(e.has_value());
+    CHECK(e->call().ended().cause() == cv1::HANGUP_CAUSE_NODE_FAILURE);
+    CHECK(e->call().ended().reason() == "NODE_FAILURE: the node restarted");
+    auto members = w.redis->Command({"SISMEMBER", "sb:calls:node:" + node, leftover});
+    REQUIRE(members.ok());
+    CHECK(members->integer() == 0);
+  }
+
+  // Another node dies with a call of the demo tenant in progress: within a sweep or two, this
+  // node closes it out without being asked, and forgets the node.
+  const std::string dead = "sip-dead-" + NewUuid().substr(0, 8);
+  const std::string call_id = NewUuid();
+  SeedLiveCall(*w.redis, w.tenant_id, w.agent_id, dead, call_id);
+  SeedDeadNode(*w.redis, dead);
+  std::optional<cv1::Event> closed;
+  REQUIRE(Eventually([&] { return (closed = ended_event(w.tenant_id, call_id)).has_value(); }));
+  CHECK(closed->call().ended().cause() == cv1::HANGUP_CAUSE_NODE_FAILURE);
+  CHECK(closed->call().ended().reason() == "NODE_FAILURE: closed out by " + node);
+  CHECK(closed->source() == "sip/" + node);
+  CHECK(w.LiveState(call_id).state() == cv1::CALL_STATE_ENDED);
+  REQUIRE(Eventually([&] {
+    auto score = w.redis->Command({"ZSCORE", "sb:sip:nodes", dead});
+    return score.ok() && score->is_nil();
+  }));
+  // This node is alive and never closes itself out.
+  auto self = w.redis->Command({"ZSCORE", "sb:sip:nodes", node});
+  REQUIRE(self.ok());
+  CHECK(!self->is_nil());
 }
 
 TEST_CASE("keepalives: a registered phone gets OPTIONS, and its reachability and round trip show",

@@ -97,13 +97,14 @@ inline std::unique_ptr<Running> Start(std::vector<std::string> extra = {},
                                       std::string redis_url = TestRedisUrl()) {
   auto r = std::make_unique<Running>();
   r->dsn = FreshDatabase();
-  std::vector<std::string> argv = {SB_SWITCHBOARD_BINARY,
-                                   "--target=all",
+  std::vector<std::string> argv = {SB_SWITCHBOARD_BINARY, "--target=all",
                                    absl::StrCat("--grpc_addr=127.0.0.1:", r->grpc_port),
                                    absl::StrCat("--metrics_addr=127.0.0.1:", r->metrics_port),
                                    absl::StrCat("--sip_port=", r->sip_port),
-                                   "--health_interval=100ms",
-                                   "--log_level=warn"};
+                                   // Tests run side by side on one host: one node id each (a
+                                   // node closes out the calls its id left when it starts).
+                                   absl::StrCat("--sip_node_id=test-", r->sip_port),
+                                   "--health_interval=100ms", "--log_level=warn"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   auto child = ChildProcess::Start(
       {.argv = argv, .env = {"SB_PG_DSN=" + r->dsn, "SB_REDIS_URL=" + redis_url}});
