@@ -107,6 +107,9 @@ struct Call {
   std::unique_ptr<Timer> linger;
   std::vector<ClientTransactionPtr> a_requests;  // BYE/relays sent to the caller
   std::vector<ServerTransactionPtr> pending_in;  // relayed requests waiting for an answer
+  // Hold/resume re-INVITEs we sent that have no final response yet: until they have, another
+  // INVITE on those dialogs would break RFC 3261 section 14.1 (one INVITE transaction at a time).
+  int own_reinvites = 0;
   bool ended = false;
   bool lingers = false;  // ended by End(): kept for its last transactions, counted in lingering_
   // Blind transfer in progress: the agent leg that REFERred (still up, or `gone`) and whether new
@@ -1867,25 +1870,36 @@ absl::StatusOr<v1::ActiveCall> CallManager::SetHold(const std::string& call_id,
   if (!call->pending_in.empty()) {
     return absl::FailedPreconditionError("an offer/answer exchange is in progress; try again");
   }
+  if (call->own_reinvites > 0) {
+    return absl::AbortedError(
+        "the previous hold or resume is still being negotiated with the phones; try again");
+  }
   // Without a media server there is no music: both sides stop sending (a=inactive) and get
   // their own directions back on resume. Each side sees the other's description, restamped.
   const std::string direction = hold ? "inactive" : "sendrecv";
   const std::string to_caller = WithDirection(answered->sdp, direction);
   const std::string to_target = WithDirection(call->offer, direction);
-  auto reinvite = [this](DialogPtr dialog, std::string transport, std::string content_type,
-                         std::string body) -> absl::StatusOr<ClientTransactionPtr> {
-    return dialog->Send({.method = "INVITE",
-                         .contact = stack_.ContactFor(transport),
-                         .content_type = std::move(content_type),
-                         .body = std::move(body)},
-                        [dialog](const Message& response) {
-                          if (response.status() >= 200 && response.status() < 300) {
-                            dialog->Ack(response);
-                          } else if (response.status() >= 300) {
-                            spdlog::info("sip: hold/resume re-INVITE refused: {}",
-                                         response.status());
-                          }
-                        });
+  auto reinvite = [this, weak = std::weak_ptr<Call>(call)](
+                      DialogPtr dialog, std::string transport, std::string content_type,
+                      std::string body) -> absl::StatusOr<ClientTransactionPtr> {
+    auto sent =
+        dialog->Send({.method = "INVITE",
+                      .contact = stack_.ContactFor(transport),
+                      .content_type = std::move(content_type),
+                      .body = std::move(body)},
+                     [dialog, weak](const Message& response) {
+                       if (response.status() < 200) return;
+                       if (CallPtr c = weak.lock()) --c->own_reinvites;
+                       if (response.status() < 300) {
+                         dialog->Ack(response);
+                       } else {
+                         spdlog::info("sip: hold/resume re-INVITE refused: {}", response.status());
+                       }
+                     });
+    if (sent.ok()) {
+      if (CallPtr c = weak.lock()) ++c->own_reinvites;
+    }
+    return sent;
   };
   auto a = reinvite(call->a_dialog, call->a_transport == "tcp" ? "tcp" : "udp", answered->sdp_type,
                     ToCaller(*call, to_caller));
