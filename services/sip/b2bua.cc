@@ -1280,6 +1280,12 @@ void CallManager::Relay(const CallPtr& call, bool from_caller, ServerTransaction
     tx->Reply(tx->request().method() == "INVITE" ? 491 : 481);
     return;
   }
+  // Glare with our own hold/resume re-INVITE on these dialogs: the phone retries after a random
+  // wait (RFC 3261 section 14.2).
+  if (call->own_reinvites > 0 && tx->request().method() == "INVITE") {
+    tx->Reply(491, "Request Pending");
+    return;
+  }
   Dialog& other = from_caller ? *call->answered->dialog : *call->a_dialog;
   const Message& req = tx->request();
   const std::string method(req.method());

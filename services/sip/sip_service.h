@@ -10,10 +10,12 @@
 // Other tenants' calls are NotFound. Internal callers (services) see everything of the tenant
 // they name with x-sb-tenant-id.
 //
-// Not built yet (UNIMPLEMENTED): OriginateCall, TransferCall, StartConsultation, HoldCall,
-// ResumeCall, AnswerCall, SendDtmf, ControlRecording, MonitorCall, trunk and node status,
-// CloseNodeCalls. HangupCall works for calls owned by the node that receives it (forwarding to
-// the owning node comes with multi-node SIP).
+// Built: live calls (ListActiveCalls, GetActiveCall), call control for this node's calls
+// (HangupCall, HoldCall, ResumeCall, TransferCall, OriginateCall), nodes (ListNodes,
+// CloseNodeCalls), GetOverloadStatus and registrations. Not built yet (UNIMPLEMENTED):
+// StartConsultation, AnswerCall, SendDtmf, ControlRecording, MonitorCall (the last four need
+// media, issue #6) and trunk status. Call control for a call another node owns answers
+// Unavailable naming that node (forwarding to the owner is not built).
 
 #include <atomic>
 
