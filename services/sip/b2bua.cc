@@ -449,7 +449,8 @@ CallManager::CallManager(Stack& stack, BoundedExecutor& executor, SipPeers& peer
       registrar_(registrar),
       state_(state),
       clock_(clock),
-      options_(std::move(options)) {}
+      options_(std::move(options)),
+      new_calls_(static_cast<double>(options_.max_cps), static_cast<double>(options_.max_cps)) {}
 
 CallManager::~CallManager() { *alive_ = false; }
 
@@ -468,7 +469,7 @@ void CallManager::OnInvite(ServerTransactionPtr tx) {
                          (routing_backlog_ >= options_.min_routing_backlog &&
                           routing_delay_ > options_.max_routing_delay);
   ++invites_total_;
-  if (active_calls() >= options_.max_calls || congested) {
+  if (active_calls() >= options_.max_calls || congested || !new_calls_.Take(clock_.Now())) {
     ++invites_rejected_;
     tx->Reply(503, "Service Unavailable", {.headers = {{"Retry-After", retry}}});
     return;

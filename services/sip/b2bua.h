@@ -28,6 +28,7 @@
 #include "absl/time/time.h"
 #include "libs/common/bounded_executor.h"
 #include "libs/common/clock.h"
+#include "libs/common/token_bucket.h"
 #include "libs/sip/stack.h"
 #include "services/sip/call_state.h"
 #include "services/sip/peers.h"
@@ -52,6 +53,10 @@ struct CallManagerOptions {
   size_t min_routing_backlog = 16;
   // New calls waiting for routing past which INVITEs get 503 whatever the delay.
   size_t max_routing_backlog = 2'048;
+  // Admission by rate: new INVITEs past this many a second (bursts of up to a second's worth)
+  // get 503 at once, before any lookup. Zero: no limit. Set it at what the node is measured to
+  // carry, so that past capacity the calls admitted still complete.
+  int64_t max_cps = 0;
   // Retry-After on 503s.
   absl::Duration retry_after = absl::Seconds(5);
   // Shortest session interval a caller may ask for (RFC 4028 Min-SE; shorter: 422). The RFC's
@@ -202,6 +207,7 @@ class CallManager {
   size_t routing_backlog_ = 0;
   uint64_t invites_total_ = 0;     // new INVITEs seen
   uint64_t invites_rejected_ = 0;  // of which refused with 503 (overload)
+  TokenBucket new_calls_;          // --sip_max_cps
   // The INVITE rate over the time between two Overload() calls.
   uint64_t rate_invites_ = 0;
   absl::Time rate_since_ = absl::InfinitePast();

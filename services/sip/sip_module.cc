@@ -28,6 +28,7 @@ struct SipFlags {
   std::string node_id;
   int64_t workers = 8;
   int64_t max_calls = 10'000;
+  int64_t max_cps = 0;
   std::string nonce_secret;
   absl::Duration max_call_duration = absl::Hours(4);
   absl::Duration min_session_expires = absl::Seconds(90);
@@ -73,6 +74,10 @@ app::ModuleSpec SipModule() {
                     "Redis).");
             set.Add("sip_max_calls", &flags->max_calls,
                     "Calls in progress on this node past which new INVITEs get 503.");
+            set.Add("sip_max_cps", &flags->max_cps,
+                    "New calls a second this node admits (bursts of up to a second's worth); "
+                    "past it new INVITEs get 503 with Retry-After at once. 0: no limit (the "
+                    "routing-delay admission still applies).");
             set.Add("sip_nonce_secret", &flags->nonce_secret,
                     "Secret (at least 16 bytes) for digest nonces, the same on every SIP node; "
                     "empty: a random one per process.");
@@ -127,6 +132,8 @@ app::ModuleSpec SipModule() {
         options.node_id = flags->node_id.empty() ? DefaultNodeId() : flags->node_id;
         options.calls.node_id = options.node_id;
         options.calls.max_calls = static_cast<size_t>(std::max<int64_t>(1, flags->max_calls));
+        if (flags->max_cps < 0) return absl::InvalidArgumentError("--sip_max_cps: 0 or more");
+        options.calls.max_cps = flags->max_cps;
         options.calls.max_call_duration = flags->max_call_duration;
         if (flags->min_session_expires < absl::Seconds(1)) {
           return absl::InvalidArgumentError("--sip_min_session_expires: at least 1s");

@@ -1609,5 +1609,28 @@ TEST_CASE("an unknown number gets 404 and an untrusted source 403; nothing rings
   CHECK(live->integer() == 0);
 }
 
+TEST_CASE("past --sip_max_cps new INVITEs get 503 with Retry-After at once", "[e2e][sip]") {
+  SipWorld w(ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY, {"--sip_max_cps=1"});
+  testing::TempDir dir;
+  const std::string out = dir.path() + "/codes";
+  // Three calls within a few milliseconds to an unknown number: the first is admitted (and gets
+  // its 404), the bucket holds one call a second, so the others get 503 before any lookup.
+  auto run = RunCommand(SippArgs("carrier_refused.xml", testing::FreeTcpUdpPort(), w.r->sip_port,
+                                 {{"did", "+3619999999"}, {"out", out}}, {"-m", "3", "-r", "100"}));
+  REQUIRE(run.ok());
+  INFO(run->output);
+  CHECK(run->exit_code == 0);
+  std::ifstream in(out);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  REQUIRE(lines.size() == 3);
+  CHECK(std::count(lines.begin(), lines.end(), "404") >= 1);
+  CHECK(std::count(lines.begin(), lines.end(), "503 5") >= 1);  // Retry-After: 5 (the default)
+  CHECK(std::count(lines.begin(), lines.end(), "404") +
+            std::count(lines.begin(), lines.end(), "503 5") ==
+        3);
+  CHECK(w.CallEvents().empty());
+}
+
 }  // namespace
 }  // namespace sb::e2e

@@ -6,6 +6,7 @@
 #include "libs/common/ids.h"
 #include "libs/common/log.h"
 #include "libs/common/status_macros.h"
+#include "libs/common/token_bucket.h"
 
 namespace sb {
 namespace {
@@ -92,6 +93,33 @@ TEST_CASE("JSON escaping keeps log lines valid", "[common]") {
   REQUIRE(out == "a\\\"b\\\\c\\nd\\u0001");
   REQUIRE(InitLogging("info").ok());
   REQUIRE(InitLogging("verbose").code() == absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace sb
+
+namespace sb {
+namespace {
+
+TEST_CASE("TokenBucket: a burst, then the rate; a zero rate admits all", "[common]") {
+  const absl::Time t0 = absl::FromUnixSeconds(1'000'000);
+  TokenBucket bucket(/*rate=*/10, /*burst=*/3);
+  CHECK(bucket.Take(t0));
+  CHECK(bucket.Take(t0));
+  CHECK(bucket.Take(t0));
+  CHECK_FALSE(bucket.Take(t0));                           // the burst is spent
+  CHECK_FALSE(bucket.Take(t0 + absl::Milliseconds(50)));  // half a token back
+  CHECK(bucket.Take(t0 + absl::Milliseconds(100)));       // one token back
+  CHECK_FALSE(bucket.Take(t0 + absl::Milliseconds(100)));
+  CHECK_FALSE(bucket.Take(t0 - absl::Seconds(10)));  // an earlier time adds nothing
+  // A long quiet spell refills only up to the burst.
+  const absl::Time later = t0 + absl::Hours(1);
+  int taken = 0;
+  while (bucket.Take(later)) ++taken;
+  CHECK(taken == 3);
+
+  TokenBucket off(/*rate=*/0, /*burst=*/0);
+  for (int i = 0; i < 1000; ++i) REQUIRE(off.Take(t0));
 }
 
 }  // namespace
