@@ -12,7 +12,8 @@ namespace sb {
 
 class TokenBucket {
  public:
-  TokenBucket(double rate, double burst) : rate_(rate), burst_(std::max(1.0, burst)), tokens_(burst_) {}
+  TokenBucket(double rate, double burst)
+      : rate_(rate), burst_(std::max(1.0, burst)), tokens_(burst_) {}
 
   // Takes a token if one is there at `now` (times need not be increasing; earlier ones add
   // nothing).
