@@ -469,7 +469,10 @@ void CallManager::OnInvite(ServerTransactionPtr tx) {
                          (routing_backlog_ >= options_.min_routing_backlog &&
                           routing_delay_ > options_.max_routing_delay);
   ++invites_total_;
-  if (active_calls() >= options_.max_calls || congested || !new_calls_.Take(clock_.Now())) {
+  const bool full = active_calls() >= options_.max_calls;
+  const bool over_rate = !full && !congested && !new_calls_.Take(clock_.Now());
+  if (over_rate) rate_refused_at_ = clock_.Now();
+  if (full || congested || over_rate) {
     ++invites_rejected_;
     tx->Reply(503, "Service Unavailable", {.headers = {{"Retry-After", retry}}});
     return;
@@ -615,18 +618,21 @@ v1::OverloadStatus CallManager::Overload() {
   }
   v1::OverloadStatus out;
   out.set_node_id(options_.node_id);
+  // Past --sip_max_cps the node refuses the excess and admits the rest: throttling.
+  const bool near = (routing_backlog_ >= options_.min_routing_backlog &&
+                     routing_delay_ > options_.max_routing_delay / 2) ||
+                    now - rate_refused_at_ < absl::Seconds(1);
   const bool rejecting = active_calls() >= options_.max_calls ||
                          routing_backlog_ >= options_.max_routing_backlog ||
                          (routing_backlog_ >= options_.min_routing_backlog &&
                           routing_delay_ > options_.max_routing_delay);
-  const bool near = routing_backlog_ >= options_.min_routing_backlog &&
-                    routing_delay_ > options_.max_routing_delay / 2;
   out.set_level(rejecting ? v1::OverloadStatus::LEVEL_REJECTING
                 : near    ? v1::OverloadStatus::LEVEL_THROTTLING
                           : v1::OverloadStatus::LEVEL_NORMAL);
   out.set_queue_depth(static_cast<int32_t>(routing_backlog_));
   out.set_queue_capacity(static_cast<int32_t>(options_.max_routing_backlog));
   out.set_invites_per_second(invite_rate_);
+  out.set_invite_limit_per_second(static_cast<double>(options_.max_cps));  // 0: none
   out.set_invites_rejected_total(static_cast<int64_t>(invites_rejected_));
   out.mutable_retry_after()->set_seconds(absl::ToInt64Seconds(options_.retry_after));
   return out;

@@ -205,9 +205,10 @@ class CallManager {
   absl::flat_hash_map<std::string, CallPtr> calls_;
   size_t lingering_ = 0;  // ended calls in calls_
   size_t routing_backlog_ = 0;
-  uint64_t invites_total_ = 0;     // new INVITEs seen
-  uint64_t invites_rejected_ = 0;  // of which refused with 503 (overload)
-  TokenBucket new_calls_;          // --sip_max_cps
+  uint64_t invites_total_ = 0;                         // new INVITEs seen
+  uint64_t invites_rejected_ = 0;                      // of which refused with 503 (overload)
+  TokenBucket new_calls_;                              // --sip_max_cps
+  absl::Time rate_refused_at_ = absl::InfinitePast();  // the last INVITE new_calls_ refused
   // The INVITE rate over the time between two Overload() calls.
   uint64_t rate_invites_ = 0;
   absl::Time rate_since_ = absl::InfinitePast();

@@ -1625,6 +1625,15 @@ TEST_CASE("past --sip_max_cps new INVITEs get 503 with Retry-After at once", "[e
   for (std::string line; std::getline(in, line);) lines.push_back(line);
   REQUIRE(lines.size() == 3);
   CHECK(std::count(lines.begin(), lines.end(), "404") >= 1);
+  {  // The refusals are counted as overload refusals.
+    const std::string platform = e2e::Login(*w.identity, "", "superadmin", "Platform-Admin-2026");
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + platform);
+    sv1::OverloadStatus status;
+    REQUIRE(w.sip->GetOverloadStatus(&ctx, {}, &status).ok());
+    CHECK(status.invite_limit_per_second() == 1);
+    CHECK(status.invites_rejected_total() == std::count(lines.begin(), lines.end(), "503 5"));
+  }
   CHECK(std::count(lines.begin(), lines.end(), "503 5") >= 1);  // Retry-After: 5 (the default)
   CHECK(std::count(lines.begin(), lines.end(), "404") +
             std::count(lines.begin(), lines.end(), "503 5") ==
