@@ -19,10 +19,12 @@ class TokenBucket {
   // nothing).
   bool Take(absl::Time now) {
     if (rate_ <= 0) return true;
-    if (last_ != absl::InfinitePast() && now > last_) {
-      tokens_ = std::min(burst_, tokens_ + absl::ToDoubleSeconds(now - last_) * rate_);
+    if (now > last_) {
+      if (last_ != absl::InfinitePast()) {
+        tokens_ = std::min(burst_, tokens_ + absl::ToDoubleSeconds(now - last_) * rate_);
+      }
+      last_ = now;
     }
-    if (last_ == absl::InfinitePast() || now > last_) last_ = now;
     if (tokens_ < 1.0) return false;
     tokens_ -= 1.0;
     return true;

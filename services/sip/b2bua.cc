@@ -465,9 +465,7 @@ CallManager::CallPtr CallManager::Find(const std::string& call_id) const {
 void CallManager::OnInvite(ServerTransactionPtr tx) {
   const Message& req = tx->request();
   const std::string retry = absl::StrCat(absl::ToInt64Seconds(options_.retry_after));
-  const bool congested = routing_backlog_ >= options_.max_routing_backlog ||
-                         (routing_backlog_ >= options_.min_routing_backlog &&
-                          routing_delay_ > options_.max_routing_delay);
+  const bool congested = RoutingCongested();
   ++invites_total_;
   const bool full = active_calls() >= options_.max_calls;
   const bool over_rate = !full && !congested && !new_calls_.Take(clock_.Now());
@@ -606,6 +604,12 @@ void CallManager::OnInvite(ServerTransactionPtr tx) {
   ++routing_backlog_;
 }
 
+bool CallManager::RoutingCongested() const {
+  return routing_backlog_ >= options_.max_routing_backlog ||
+         (routing_backlog_ >= options_.min_routing_backlog &&
+          routing_delay_ > options_.max_routing_delay);
+}
+
 v1::OverloadStatus CallManager::Overload() {
   const absl::Time now = clock_.Now();
   if (rate_since_ != absl::InfinitePast() && now - rate_since_ >= absl::Seconds(1)) {
@@ -622,10 +626,7 @@ v1::OverloadStatus CallManager::Overload() {
   const bool near = (routing_backlog_ >= options_.min_routing_backlog &&
                      routing_delay_ > options_.max_routing_delay / 2) ||
                     now - rate_refused_at_ < absl::Seconds(1);
-  const bool rejecting = active_calls() >= options_.max_calls ||
-                         routing_backlog_ >= options_.max_routing_backlog ||
-                         (routing_backlog_ >= options_.min_routing_backlog &&
-                          routing_delay_ > options_.max_routing_delay);
+  const bool rejecting = active_calls() >= options_.max_calls || RoutingCongested();
   out.set_level(rejecting ? v1::OverloadStatus::LEVEL_REJECTING
                 : near    ? v1::OverloadStatus::LEVEL_THROTTLING
                           : v1::OverloadStatus::LEVEL_NORMAL);

@@ -205,6 +205,8 @@ class CallManager {
   absl::flat_hash_map<std::string, CallPtr> calls_;
   size_t lingering_ = 0;  // ended calls in calls_
   size_t routing_backlog_ = 0;
+  // New calls wait too long for routing, or too many wait: new INVITEs get 503.
+  bool RoutingCongested() const;
   uint64_t invites_total_ = 0;                         // new INVITEs seen
   uint64_t invites_rejected_ = 0;                      // of which refused with 503 (overload)
   TokenBucket new_calls_;                              // --sip_max_cps
