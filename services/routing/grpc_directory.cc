@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "libs/app/call_context.h"
 #include "libs/auth/authenticator.h"
@@ -43,9 +44,6 @@ std::unique_ptr<grpc::ClientContext> GrpcDirectory::Context(const std::string& t
 
 namespace {
 
-// Entries each cache holds at most; past that it starts afresh.
-constexpr size_t kCacheCapacity = 10'000;
-
 // What a failed call to another service means for routing. NotFound and bad-input answers are
 // kept (the caller decides what they mean for the call); a refused service credential is a
 // deployment fault that retrying will not cure (Internal); anything else — unreachable, deadline,
@@ -75,9 +73,7 @@ absl::StatusOr<orgv1::Number> GrpcDirectory::ResolveNumber(const std::string& e1
   const bool caching = options_.number_cache_ttl > absl::ZeroDuration();
   const absl::Time now = clock_.Now();
   if (caching) {
-    absl::MutexLock lock(&cache_mu_);
-    auto it = numbers_.find(e164);
-    if (it != numbers_.end() && now < it->second.expires) return it->second.number;
+    if (std::optional<orgv1::Number> hit = numbers_.Get(e164, now)) return *std::move(hit);
   }
   orgv1::ResolveNumberRequest req;
   req.set_number(e164);
@@ -86,11 +82,7 @@ absl::StatusOr<orgv1::Number> GrpcDirectory::ResolveNumber(const std::string& e1
   if (grpc::Status s = Org().ResolveNumber(context.get(), req, &out); !s.ok()) {
     return Remote(s, "org ResolveNumber");
   }
-  if (caching) {
-    absl::MutexLock lock(&cache_mu_);
-    if (numbers_.size() >= kCacheCapacity) numbers_.clear();
-    numbers_[e164] = {out, now + options_.number_cache_ttl};
-  }
+  if (caching) numbers_.Put(e164, out, now + options_.number_cache_ttl);
   return out;
 }
 
@@ -100,12 +92,8 @@ absl::StatusOr<orgv1::ScheduleStatus> GrpcDirectory::EvaluateSchedule(
   const std::string key = absl::StrCat(tenant_id, "/", schedule_id);
   const absl::Time now = clock_.Now();
   if (caching) {
-    absl::MutexLock lock(&cache_mu_);
-    auto it = statuses_.find(key);
-    if (it != statuses_.end() && now < it->second.expires && it->second.from <= at &&
-        at < it->second.until) {
-      return it->second.status;
-    }
+    std::optional<CachedStatus> hit = statuses_.Get(key, now);
+    if (hit && hit->from <= at && at < hit->until) return hit->status;
   }
   orgv1::EvaluateScheduleRequest req;
   req.set_tenant_id(tenant_id);
@@ -121,15 +109,19 @@ absl::StatusOr<orgv1::ScheduleStatus> GrpcDirectory::EvaluateSchedule(
     // long as the entry lives.
     const absl::Time until = out.has_next_change_at() ? pg::FromProto(out.next_change_at())
                                                       : at + options_.number_cache_ttl;
-    absl::MutexLock lock(&cache_mu_);
-    if (statuses_.size() >= kCacheCapacity) statuses_.clear();
-    statuses_[key] = {out.status(), at, until, now + options_.number_cache_ttl};
+    statuses_.Put(key, {out.status(), at, until}, now + options_.number_cache_ttl);
   }
   return out.status();
 }
 
 absl::StatusOr<std::vector<orgv1::ProjectSelection>> GrpcDirectory::ProjectSelections(
     const std::string& tenant_id, const std::string& project_id, int max) {
+  const bool caching = options_.agent_cache_ttl > absl::ZeroDuration();
+  const std::string key = absl::StrCat(tenant_id, "/", project_id, "/", max);
+  const absl::Time now = clock_.Now();
+  if (caching) {
+    if (auto hit = selections_.Get(key, now)) return *std::move(hit);
+  }
   orgv1::ListProjectSelectionsRequest req;
   req.set_project_id(project_id);
   req.set_page_size(std::clamp(max, 1, 1000));
@@ -138,23 +130,51 @@ absl::StatusOr<std::vector<orgv1::ProjectSelection>> GrpcDirectory::ProjectSelec
   if (grpc::Status s = Org().ListProjectSelections(context.get(), req, &out); !s.ok()) {
     return Remote(s, "org ListProjectSelections");
   }
-  return std::vector<orgv1::ProjectSelection>(out.selections().begin(), out.selections().end());
+  std::vector<orgv1::ProjectSelection> selections(out.selections().begin(), out.selections().end());
+  if (caching) selections_.Put(key, selections, now + options_.agent_cache_ttl);
+  return selections;
 }
 
 absl::StatusOr<std::vector<orgv1::AgentProfile>> GrpcDirectory::AgentProfiles(
     const std::string& tenant_id, const std::vector<std::string>& user_ids) {
+  const bool caching = options_.agent_cache_ttl > absl::ZeroDuration();
+  const absl::Time now = clock_.Now();
+  auto key = [&tenant_id](const std::string& user) { return absl::StrCat(tenant_id, "/", user); };
   std::vector<orgv1::AgentProfile> profiles;
+  std::vector<std::string> missing;
+  for (const std::string& user : user_ids) {
+    std::optional<std::optional<orgv1::AgentProfile>> hit;
+    if (caching) hit = profiles_.Get(key(user), now);
+    if (!hit) {
+      missing.push_back(user);
+    } else if (*hit) {
+      profiles.push_back(**std::move(hit));
+    }
+  }
   // ListAgentProfiles takes at most 1000 ids and answers at most 1000 profiles a page.
-  for (size_t begin = 0; begin < user_ids.size(); begin += 1000) {
+  for (size_t begin = 0; begin < missing.size(); begin += 1000) {
     orgv1::ListAgentProfilesRequest req;
     req.set_tenant_id(tenant_id);
     req.set_page_size(1000);
-    const size_t end = std::min(user_ids.size(), begin + 1000);
-    for (size_t i = begin; i < end; ++i) req.add_user_ids(user_ids[i]);
+    const size_t end = std::min(missing.size(), begin + 1000);
+    for (size_t i = begin; i < end; ++i) req.add_user_ids(missing[i]);
     orgv1::ListAgentProfilesResponse out;
     auto context = Context(tenant_id);
     if (grpc::Status s = Org().ListAgentProfiles(context.get(), req, &out); !s.ok()) {
       return Remote(s, "org ListAgentProfiles");
+    }
+    if (caching) {
+      // Those asked for and not answered have no profile: remembered as such.
+      absl::flat_hash_set<std::string> answered;
+      for (const orgv1::AgentProfile& p : out.profiles()) {
+        answered.insert(p.user_id());
+        profiles_.Put(key(p.user_id()), p, now + options_.agent_cache_ttl);
+      }
+      for (size_t i = begin; i < end; ++i) {
+        if (!answered.contains(missing[i])) {
+          profiles_.Put(key(missing[i]), std::nullopt, now + options_.agent_cache_ttl);
+        }
+      }
     }
     profiles.insert(profiles.end(), out.profiles().begin(), out.profiles().end());
   }
@@ -193,6 +213,12 @@ absl::StatusOr<orgv1::AgentProfile> GrpcDirectory::LookupExtension(const std::st
 
 absl::StatusOr<std::string> GrpcDirectory::CallerName(const std::string& tenant_id,
                                                       const std::string& number) {
+  const bool caching = options_.number_cache_ttl > absl::ZeroDuration();
+  const std::string key = absl::StrCat(tenant_id, "/", number);
+  const absl::Time now = clock_.Now();
+  if (caching) {
+    if (std::optional<std::string> hit = caller_names_.Get(key, now)) return *std::move(hit);
+  }
   orgv1::LookupContactsRequest req;
   req.set_tenant_id(tenant_id);
   req.set_phone_number(number);
@@ -202,12 +228,18 @@ absl::StatusOr<std::string> GrpcDirectory::CallerName(const std::string& tenant_
   if (grpc::Status s = Org().LookupContacts(context.get(), req, &out); !s.ok()) {
     return Remote(s, "org LookupContacts");
   }
-  if (out.has_crm_match() && !out.crm_match().name().empty()) return out.crm_match().name();
-  if (out.contacts().empty()) return std::string();
-  const orgv1::Contact& c = out.contacts(0);
-  std::string name = c.first_name();
-  if (!c.last_name().empty()) absl::StrAppend(&name, name.empty() ? "" : " ", c.last_name());
-  return name.empty() ? c.company() : name;
+  std::string name;
+  if (out.has_crm_match() && !out.crm_match().name().empty()) {
+    name = out.crm_match().name();
+  } else if (!out.contacts().empty()) {
+    const orgv1::Contact& c = out.contacts(0);
+    name = c.first_name();
+    if (!c.last_name().empty()) absl::StrAppend(&name, name.empty() ? "" : " ", c.last_name());
+    if (name.empty()) name = c.company();
+  }
+  // "No name" too: most callers are in no contact list.
+  if (caching) caller_names_.Put(key, name, now + options_.number_cache_ttl);
+  return name;
 }
 
 absl::StatusOr<orgv1::Wallet> GrpcDirectory::Wallet(const std::string& tenant_id) {

@@ -6,25 +6,34 @@
 // the shorter `caller_name_deadline` so that it never holds a call up for long). Tenant countries
 // come from auth::RemoteTenantCountries, cached for a minute.
 //
-// With a `number_cache_ttl`, the two answers about a dialled number that do not depend on who is
-// working are reused for that long: the number itself (ResolveNumber, found ones only) and its
-// schedule's status — for instants from the one org evaluated up to the status's next change
-// (EvaluateSchedule says when). So a number disabled, moved or given another project, trunk or
-// schedule, or a schedule edited, reaches calls up to that long later. Agents' project selections
-// and profiles and contacts are never cached: they take effect on the next call. Thread-safe.
+// With a `number_cache_ttl`, the answers about a call that do not depend on who is working are
+// reused for that long: the dialled number (ResolveNumber, found ones only), its schedule's status
+// (for instants from the one org evaluated up to the status's next change, which EvaluateSchedule
+// says) and the caller's name from the contacts. So a number disabled, moved or given another
+// project, trunk or schedule, a schedule edited, or a contact added or renamed, reaches calls up to
+// that long later.
+//
+// With an `agent_cache_ttl` (meant to be short: a second), who may take a project's calls is reused
+// for that long: the project's selections (ListProjectSelections, per project) and the agents'
+// profiles (per agent, "has none" included). So an agent who selects or leaves a project, or whose
+// profile (extension, phones, ring preference) changes, is offered calls by the new state up to
+// that long later. Whether the agent's phone is registered or busy is sip's to know, never cached
+// here.
+//
+// Thread-safe.
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <grpcpp/client_context.h>
 
-#include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "libs/auth/org_scope_facts.h"
 #include "libs/auth/remote_tenant_countries.h"
 #include "libs/common/clock.h"
+#include "libs/common/expiring_cache.h"
 #include "services/routing/directory.h"
 #include "switchboard/identity/v1/identity_service.grpc.pb.h"
 #include "switchboard/org/v1/org_service.grpc.pb.h"
@@ -36,6 +45,7 @@ struct GrpcDirectoryOptions {
   absl::Duration caller_name_deadline = absl::Milliseconds(500);
   // Zero: ask org on every call.
   absl::Duration number_cache_ttl = absl::ZeroDuration();
+  absl::Duration agent_cache_ttl = absl::ZeroDuration();
 };
 
 class GrpcDirectory final : public Directory {
@@ -86,20 +96,18 @@ class GrpcDirectory final : public Directory {
   auth::RemoteTenantCountries countries_;
 
   const Clock& clock_;
-  struct CachedNumber {
-    orgv1::Number number;
-    absl::Time expires;
-  };
   // A schedule's status, the same for every instant in [from, until).
   struct CachedStatus {
     orgv1::ScheduleStatus status;
     absl::Time from;
     absl::Time until;
-    absl::Time expires;
   };
-  absl::Mutex cache_mu_;
-  absl::flat_hash_map<std::string, CachedNumber> numbers_ ABSL_GUARDED_BY(cache_mu_);
-  absl::flat_hash_map<std::string, CachedStatus> statuses_ ABSL_GUARDED_BY(cache_mu_);
+  ExpiringCache<orgv1::Number> numbers_;
+  ExpiringCache<CachedStatus> statuses_;
+  ExpiringCache<std::string> caller_names_;
+  ExpiringCache<std::vector<orgv1::ProjectSelection>> selections_;
+  // By tenant/user; nullopt: the user has no agent profile.
+  ExpiringCache<std::optional<orgv1::AgentProfile>> profiles_;
 };
 
 }  // namespace sb::routing

@@ -15,7 +15,13 @@ namespace {
 
 struct RoutingFlags {
   absl::Duration number_cache_ttl = absl::Seconds(5);
+  absl::Duration agent_cache_ttl = absl::Seconds(1);
 };
+
+std::string AtMostOneMinute(const absl::Duration& d) {
+  if (d < absl::ZeroDuration() || d > absl::Minutes(1)) return "must be between 0s and 1m";
+  return "";
+}
 
 }  // namespace
 
@@ -29,16 +35,18 @@ app::ModuleSpec RoutingModule() {
           [flags](app::FlagSet& set) {
             set.Add("routing_number_cache_ttl", &flags->number_cache_ttl,
                     "How long routing reuses what org said about a dialled number (the number, "
-                    "its project, trunk and schedule) and its schedule's open/closed state: "
-                    "disabling or changing a number, or editing a schedule, reaches calls up to "
-                    "this long later. Agents' project selections and profiles are always read "
-                    "afresh. 0: ask org on every call. At most 1m.",
-                    [](const absl::Duration& d) -> std::string {
-                      if (d < absl::ZeroDuration() || d > absl::Minutes(1)) {
-                        return "must be between 0s and 1m";
-                      }
-                      return "";
-                    });
+                    "its project, trunk and schedule), its schedule's open/closed state and the "
+                    "caller's name from the contacts: disabling or changing a number, editing a "
+                    "schedule or a contact reaches calls up to this long later. 0: ask org on "
+                    "every call. At most 1m.",
+                    AtMostOneMinute);
+            set.Add("routing_agent_cache_ttl", &flags->agent_cache_ttl,
+                    "How long routing reuses who selected a project and those agents' profiles "
+                    "(extension, phones, ring preference): an agent who selects or leaves a "
+                    "project, or whose profile changes, is offered calls by the new state up to "
+                    "this long later. Whether their phone is registered or busy is always "
+                    "current. 0: ask org on every call. At most 1m.",
+                    AtMostOneMinute);
           },
       .create = [flags](app::Platform& platform) -> absl::StatusOr<std::unique_ptr<app::Module>> {
         auto module = std::make_unique<app::OwningModule>();
@@ -53,7 +61,8 @@ app::ModuleSpec RoutingModule() {
                                                                         .internal_token = token}));
         auto& directory = module->Own(std::make_unique<GrpcDirectory>(
             org, identity, token, platform.clock(),
-            GrpcDirectoryOptions{.number_cache_ttl = flags->number_cache_ttl}));
+            GrpcDirectoryOptions{.number_cache_ttl = flags->number_cache_ttl,
+                                 .agent_cache_ttl = flags->agent_cache_ttl}));
         auto& service = module->Own(
             std::make_unique<RoutingService>(RoutingDeps{.clock = platform.clock(),
                                                          .authenticator = auth.authenticator(),

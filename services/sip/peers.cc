@@ -80,20 +80,14 @@ std::unique_ptr<grpc::ClientContext> GrpcSipPeers::Context(const std::string& te
 }
 
 template <typename T, typename Fetch>
-absl::StatusOr<T> GrpcSipPeers::CachedOr(Cache<T>& cache, size_t capacity,
+absl::StatusOr<T> GrpcSipPeers::CachedOr(Cache<T>& cache,
                                          std::initializer_list<absl::StatusCode> refusals,
                                          const std::string& key, Fetch fetch) {
   const absl::Time now = clock_.Now();
-  {
-    absl::MutexLock lock(&cache_mu_);
-    auto it = cache.find(key);
-    if (it != cache.end() && it->second.expires > now) return it->second.value;
-  }
+  if (std::optional<absl::StatusOr<T>> hit = cache.Get(key, now)) return *std::move(hit);
   absl::StatusOr<T> result = fetch();
   if (result.ok() || absl::c_linear_search(refusals, result.status().code())) {
-    absl::MutexLock lock(&cache_mu_);
-    if (cache.size() > capacity) cache.clear();
-    cache[key] = {result, now + (result.ok() ? options_.cache_ttl : options_.negative_cache_ttl)};
+    cache.Put(key, result, now + (result.ok() ? options_.cache_ttl : options_.negative_cache_ttl));
   }
   return result;
 }
@@ -122,8 +116,8 @@ absl::StatusOr<SipDigest> GrpcSipPeers::GetSipDigest(const std::string& realm,
   if (!IsValidUtf8(realm) || !IsValidUtf8(username)) {
     return absl::NotFoundError("the SIP username or realm is not UTF-8");
   }
-  return CachedOr(digests_, 100'000, {absl::StatusCode::kNotFound},
-                  absl::StrCat(realm, "\n", username), [&]() -> absl::StatusOr<SipDigest> {
+  return CachedOr(digests_, {absl::StatusCode::kNotFound}, absl::StrCat(realm, "\n", username),
+                  [&]() -> absl::StatusOr<SipDigest> {
                     iv1::GetSipDigestRequest req;
                     req.set_realm(realm);
                     req.set_username(username);
@@ -142,25 +136,25 @@ absl::StatusOr<SipDigest> GrpcSipPeers::GetSipDigest(const std::string& realm,
 
 absl::StatusOr<ov1::MatchInboundTrunkResponse> GrpcSipPeers::MatchInboundTrunk(
     const std::string& source_ip, const std::string& number) {
-  return CachedOr(
-      matches_, 100'000, {absl::StatusCode::kNotFound, absl::StatusCode::kPermissionDenied},
-      absl::StrCat(source_ip, "\n", number),
-      [&]() -> absl::StatusOr<ov1::MatchInboundTrunkResponse> {
-        ov1::MatchInboundTrunkRequest req;
-        req.set_source_address(source_ip);
-        req.set_number(number);
-        ov1::MatchInboundTrunkResponse resp;
-        auto context = Context();
-        if (grpc::Status s = Org().MatchInboundTrunk(context.get(), req, &resp); !s.ok()) {
-          return PeerError(s, "org", "MatchInboundTrunk");
-        }
-        return resp;
-      });
+  return CachedOr(matches_, {absl::StatusCode::kNotFound, absl::StatusCode::kPermissionDenied},
+                  absl::StrCat(source_ip, "\n", number),
+                  [&]() -> absl::StatusOr<ov1::MatchInboundTrunkResponse> {
+                    ov1::MatchInboundTrunkRequest req;
+                    req.set_source_address(source_ip);
+                    req.set_number(number);
+                    ov1::MatchInboundTrunkResponse resp;
+                    auto context = Context();
+                    if (grpc::Status s = Org().MatchInboundTrunk(context.get(), req, &resp);
+                        !s.ok()) {
+                      return PeerError(s, "org", "MatchInboundTrunk");
+                    }
+                    return resp;
+                  });
 }
 
 absl::StatusOr<ov1::Trunk> GrpcSipPeers::GetTrunk(const std::string& tenant_id,
                                                   const std::string& trunk_id) {
-  return CachedOr(trunks_, 10'000, {}, absl::StrCat(tenant_id, "/", trunk_id),
+  return CachedOr(trunks_, {}, absl::StrCat(tenant_id, "/", trunk_id),
                   [&]() -> absl::StatusOr<ov1::Trunk> {
                     ov1::GetTrunkRequest req;
                     req.set_tenant_id(tenant_id);

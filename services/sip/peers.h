@@ -9,14 +9,15 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <optional>
 #include <string>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "libs/auth/identity_clients.h"
 #include "libs/common/clock.h"
+#include "libs/common/expiring_cache.h"
 #include "switchboard/identity/v1/identity_service.grpc.pb.h"
 #include "switchboard/org/v1/org_service.grpc.pb.h"
 #include "switchboard/routing/v1/routing_service.grpc.pb.h"
@@ -109,20 +110,13 @@ class GrpcSipPeers final : public SipPeers {
 
  private:
   template <typename T>
-  struct Cached {
-    absl::StatusOr<T> value;
-    absl::Time expires;
-  };
-  template <typename T>
-  using Cache = absl::flat_hash_map<std::string, Cached<T>>;
+  using Cache = ExpiringCache<absl::StatusOr<T>>;
   struct AsyncReport;
 
   // `key`'s answer from `cache` while it is fresh, else fetch()'s, kept for cache_ttl when OK,
-  // for negative_cache_ttl when its code is one of `refusals`, not at all otherwise; the cache
-  // starts afresh past `capacity` entries.
+  // for negative_cache_ttl when its code is one of `refusals`, not at all otherwise.
   template <typename T, typename Fetch>
-  absl::StatusOr<T> CachedOr(Cache<T>& cache, size_t capacity,
-                             std::initializer_list<absl::StatusCode> refusals,
+  absl::StatusOr<T> CachedOr(Cache<T>& cache, std::initializer_list<absl::StatusCode> refusals,
                              const std::string& key, Fetch fetch);
   // The credential and the deadline (and the tenant, when given) on an outgoing call.
   void Prepare(grpc::ClientContext& context, const std::string& tenant_id = {}) const;
@@ -140,10 +134,9 @@ class GrpcSipPeers final : public SipPeers {
   std::unique_ptr<ov1::OrgService::Stub> org_ ABSL_GUARDED_BY(stubs_mu_);
   std::unique_ptr<rv1::RoutingService::Stub> routing_ ABSL_GUARDED_BY(stubs_mu_);
 
-  absl::Mutex cache_mu_;
-  Cache<SipDigest> digests_ ABSL_GUARDED_BY(cache_mu_);
-  Cache<ov1::Trunk> trunks_ ABSL_GUARDED_BY(cache_mu_);
-  Cache<ov1::MatchInboundTrunkResponse> matches_ ABSL_GUARDED_BY(cache_mu_);
+  Cache<SipDigest> digests_{100'000};
+  Cache<ov1::Trunk> trunks_{10'000};
+  Cache<ov1::MatchInboundTrunkResponse> matches_{100'000};
 
   mutable absl::Mutex reports_mu_;
   int reports_in_flight_ ABSL_GUARDED_BY(reports_mu_) = 0;

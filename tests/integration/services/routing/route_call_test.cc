@@ -10,6 +10,7 @@
 
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "libs/common/fake_clock.h"
 #include "libs/common/ids.h"
 #include "libs/pg/fields.h"
@@ -477,6 +478,21 @@ TEST_CASE("routing's call RPCs are for the platform's services only", "[routing]
         grpc::PERMISSION_DENIED);
 }
 
+// The domain classes over the fixture's org, through a GrpcDirectory with `options`, on a clock
+// the test moves.
+struct DirectRouter {
+  DirectRouter(RoutingFixture& f, GrpcDirectoryOptions options)
+      : directory([&f] { return f.org().identity().channel(); },
+                  [&f] { return f.org().identity().channel(); },
+                  f.org().identity().internal_token(), clock, options),
+        outbound(directory),
+        router(directory, outbound, clock) {}
+  FakeClock clock;
+  GrpcDirectory directory;
+  OutboundAuthorizer outbound;
+  CallRouter router;
+};
+
 TEST_CASE("With a number cache, numbers and working hours are reused, selections are not",
           "[routing][route_call]") {
   RoutingFixture f;
@@ -493,13 +509,10 @@ TEST_CASE("With a number cache, numbers and working hours are reused, selections
   f.Select(anna, sales);
   f.Select(bob, service);
 
-  // The domain classes over a directory that caches for 5 s of a clock the test moves.
-  FakeClock clock;
-  auto channel = [&f] { return f.org().identity().channel(); };
-  GrpcDirectory directory(channel, channel, f.org().identity().internal_token(), clock,
-                          {.number_cache_ttl = absl::Seconds(5)});
-  OutboundAuthorizer outbound(directory);
-  CallRouter router(directory, outbound, clock);
+  // The domain classes over a directory that caches numbers for 5 s.
+  DirectRouter direct(f, {.number_cache_ttl = absl::Seconds(5)});
+  FakeClock& clock = direct.clock;
+  const CallRouter& router = direct.router;
   // On Monday 3 June 2024 (or Tuesday the 4th).
   auto at = [&](int hour, int minute, int day = 3) {
     v1::RouteCallRequest req = TrunkCall(acme, kDid);
@@ -518,7 +531,7 @@ TEST_CASE("With a number cache, numbers and working hours are reused, selections
   };
   REQUIRE(rung(at(10, 0)) == std::vector<std::string>{anna.user_id});
 
-  // Selections take effect on the next call, cache or not.
+  // Without an agent cache, selections take effect on the next call.
   f.Select(bob, sales);
   REQUIRE(rung(at(10, 1)) == std::vector<std::string>{anna.user_id, bob.user_id});
 
@@ -546,6 +559,70 @@ TEST_CASE("With a number cache, numbers and working hours are reused, selections
   SB_REQUIRE_GRPC_OK(f.org_stub().UpdateNumber(f.Ctx(admin).get(), off, &updated));
   clock.Advance(absl::Seconds(6));
   CHECK(at(10, 4).reject().reason() == "AFTER_HOURS");
+}
+
+TEST_CASE("With an agent cache, selections and profiles are reused for its time; names too",
+          "[routing][route_call]") {
+  RoutingFixture f;
+  const TenantInfo acme = f.CreateTenant("acme");
+  const std::string& admin = acme.admin_token;
+  const std::string trunk = f.CreateTrunk(admin, "Carrier");
+  const std::string sales = f.CreateProject(admin, "Sales");
+  f.CreateNumber(admin, kDid, sales, trunk);
+  const Agent anna = f.CreateAgent(acme, "anna");
+  const Agent bob = f.CreateAgent(acme, "bob");
+  f.Select(anna, sales);
+
+  DirectRouter direct(f,
+                      {.number_cache_ttl = absl::Seconds(5), .agent_cache_ttl = absl::Seconds(1)});
+  FakeClock& clock = direct.clock;
+  const CallRouter& router = direct.router;
+  auto route = [&] {
+    absl::StatusOr<v1::RouteCallResponse> out = router.RouteCall(TrunkCall(acme, kDid));
+    INFO(out.status().ToString());
+    REQUIRE(out.ok());
+    return out->instruction();
+  };
+  // Who is rung, as "user:extension".
+  auto rung = [](const v1::RoutingInstruction& i) {
+    std::vector<std::string> targets;
+    for (const auto& step : i.ring().steps()) {
+      targets.push_back(
+          absl::StrCat(step.targets(0).agent_user_id(), ":", step.targets(0).extension()));
+    }
+    return targets;
+  };
+  const std::string anna_was = absl::StrCat(anna.user_id, ":", anna.extension);
+  const v1::RoutingInstruction first = route();
+  REQUIRE(rung(first) == std::vector<std::string>{anna_was});
+  CHECK(first.attributes().caller_name().empty());
+
+  // Bob selects Sales, Anna's extension changes and the caller becomes a contact: within the
+  // agent cache's second the call still rings as before, and the caller is still unnamed.
+  f.Select(bob, sales);
+  orgv1::UpdateAgentProfileRequest moved;
+  moved.mutable_profile()->set_user_id(anna.user_id);
+  moved.mutable_profile()->set_extension("190");
+  moved.mutable_update_mask()->add_paths("extension");
+  orgv1::AgentProfile updated;
+  SB_REQUIRE_GRPC_OK(f.org_stub().UpdateAgentProfile(f.Ctx(admin).get(), moved, &updated));
+  orgv1::CreateContactRequest contact;
+  contact.mutable_contact()->set_company("Kovacs Kft");
+  contact.mutable_contact()->add_phone_numbers()->set_number(kCaller);
+  orgv1::Contact saved;
+  SB_REQUIRE_GRPC_OK(f.org_stub().CreateContact(f.Ctx(admin).get(), contact, &saved));
+  clock.Advance(absl::Milliseconds(900));
+  CHECK(rung(route()) == std::vector<std::string>{anna_was});
+
+  // Past the second: both agents, Anna on her new extension (Bob's profile is asked once, with
+  // Anna's); the name waits for the number cache's 5 s.
+  clock.Advance(absl::Milliseconds(200));
+  const v1::RoutingInstruction later = route();
+  CHECK(rung(later) == std::vector<std::string>{absl::StrCat(anna.user_id, ":190"),
+                                                absl::StrCat(bob.user_id, ":", bob.extension)});
+  CHECK(later.attributes().caller_name().empty());
+  clock.Advance(absl::Seconds(5));
+  CHECK(route().attributes().caller_name() == "Kovacs Kft");
 }
 
 TEST_CASE("routing answers Unavailable when org cannot be reached", "[routing][route_call]") {

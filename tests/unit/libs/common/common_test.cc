@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "absl/container/flat_hash_set.h"
+#include "libs/common/expiring_cache.h"
 #include "libs/common/fake_clock.h"
 #include "libs/common/grpc_status.h"
 #include "libs/common/ids.h"
@@ -100,6 +101,28 @@ TEST_CASE("JSON escaping keeps log lines valid", "[common]") {
 
 namespace sb {
 namespace {
+
+TEST_CASE("ExpiringCache: a value until its expiry; past capacity it starts afresh", "[common]") {
+  const absl::Time t0 = absl::FromUnixSeconds(1'000'000);
+  ExpiringCache<std::string> cache(/*capacity=*/2);
+  CHECK_FALSE(cache.Get("a", t0).has_value());
+  cache.Put("a", "alpha", t0 + absl::Seconds(1));
+  CHECK(cache.Get("a", t0) == std::optional<std::string>("alpha"));
+  CHECK(cache.Get("a", t0 + absl::Milliseconds(999)) == std::optional<std::string>("alpha"));
+  CHECK_FALSE(cache.Get("a", t0 + absl::Seconds(1)).has_value());
+  // Put replaces, with the new expiry.
+  cache.Put("a", "again", t0 + absl::Seconds(5));
+  CHECK(cache.Get("a", t0 + absl::Seconds(2)) == std::optional<std::string>("again"));
+  cache.Put("b", "beta", t0 + absl::Seconds(5));
+  CHECK(cache.size() == 2);
+  // Replacing a key at capacity keeps the others; a third key starts afresh.
+  cache.Put("b", "beta2", t0 + absl::Seconds(5));
+  CHECK(cache.Get("a", t0) == std::optional<std::string>("again"));
+  cache.Put("c", "gamma", t0 + absl::Seconds(5));
+  CHECK(cache.size() == 1);
+  CHECK_FALSE(cache.Get("a", t0).has_value());
+  CHECK(cache.Get("c", t0) == std::optional<std::string>("gamma"));
+}
 
 TEST_CASE("TokenBucket: a burst, then the rate; a zero rate admits all", "[common]") {
   const absl::Time t0 = absl::FromUnixSeconds(1'000'000);
