@@ -61,4 +61,14 @@ absl::Status Authenticator::RequireService(const grpc::ServerContextBase& contex
   return absl::OkStatus();
 }
 
+absl::Status Authenticator::RequireInternal(const grpc::ServerContextBase& context) const {
+  absl::Status service = RequireService(context);
+  if (service.ok()) return service;
+  if (app::CallContext::From(context).bearer_token.empty()) return service;
+  if (absl::StatusOr<Principal> person = Authenticate(context); !person.ok()) {
+    return person.status();
+  }
+  return absl::PermissionDeniedError("this RPC is for the platform's own services");
+}
+
 }  // namespace sb::auth

@@ -53,6 +53,9 @@ class Authenticator {
   // For "Internal:" RPCs: OK when the request carries the service credential
   // (x-sb-internal-token), Unauthenticated otherwise. Compared in constant time.
   absl::Status RequireService(const grpc::ServerContextBase& context) const;
+  // The same, telling a person apart: a valid user token or API key gets PermissionDenied (the
+  // caller is known, the RPC is not theirs), a bad one its own error, none Unauthenticated.
+  absl::Status RequireInternal(const grpc::ServerContextBase& context) const;
 
   const std::string& internal_token() const { return internal_token_; }
 

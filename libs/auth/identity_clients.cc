@@ -126,6 +126,13 @@ ServiceAuth::ServiceAuth(Deps deps)
       authorizer_(facts_),
       authenticator_(verifier_, revocations_, &api_keys_, deps_.internal_token) {}
 
+ServiceAuth::ServiceAuth(const app::Platform& platform)
+    : ServiceAuth(Deps{.identity = [platform] { return platform.ChannelTo("identity"); },
+                       .org = [platform] { return platform.ChannelTo("org"); },
+                       .redis = platform.redis(),
+                       .clock = platform.clock(),
+                       .internal_token = platform.config().internal_token}) {}
+
 ServiceAuth::~ServiceAuth() { Stop(); }
 
 absl::Status ServiceAuth::Start() {

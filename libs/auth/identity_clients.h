@@ -26,6 +26,7 @@
 #include <grpcpp/channel.h>
 
 #include "absl/container/flat_hash_map.h"
+#include "libs/app/platform.h"
 #include "libs/auth/authenticator.h"
 #include "libs/auth/authorizer.h"
 #include "libs/auth/cached_scope_facts.h"
@@ -92,6 +93,9 @@ class ServiceAuth {
     RedisRevocationListOptions revocations;
   };
   explicit ServiceAuth(Deps deps);
+  // As every service module wires it: identity and org through the platform's channels, its
+  // Redis, clock and internal token.
+  explicit ServiceAuth(const app::Platform& platform);
   ~ServiceAuth();
 
   // Loads the signing keys (retrying in the background when identity is not up yet) and starts

@@ -53,12 +53,7 @@ app::ModuleSpec RoutingModule() {
         const std::string token = platform.config().internal_token;
         auto identity = [platform] { return platform.ChannelTo("identity"); };
         auto org = [platform] { return platform.ChannelTo("org"); };
-        auto& auth = module->Own(
-            std::make_unique<auth::ServiceAuth>(auth::ServiceAuth::Deps{.identity = identity,
-                                                                        .org = org,
-                                                                        .redis = platform.redis(),
-                                                                        .clock = platform.clock(),
-                                                                        .internal_token = token}));
+        auto& auth = module->Own(std::make_unique<auth::ServiceAuth>(platform));
         auto& directory = module->Own(std::make_unique<GrpcDirectory>(
             org, identity, token, platform.clock(),
             GrpcDirectoryOptions{.number_cache_ttl = flags->number_cache_ttl,

@@ -20,11 +20,7 @@ RoutingService::RoutingService(RoutingDeps deps, RouterOptions options)
       router_(deps.directory, outbound_, deps.clock, options) {}
 
 absl::Status RoutingService::RequireInternal(grpc::ServerContext& context) const {
-  absl::Status service = deps_.authenticator.RequireService(context);
-  if (service.ok()) return service;
-  if (app::CallContext::From(context).bearer_token.empty()) return service;
-  SB_RETURN_IF_ERROR(deps_.authenticator.Authenticate(context).status());
-  return absl::PermissionDeniedError("this RPC is for the platform's own services");
+  return deps_.authenticator.RequireInternal(context);
 }
 
 grpc::Status RoutingService::RouteCall(grpc::ServerContext* context,

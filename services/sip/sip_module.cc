@@ -196,12 +196,7 @@ app::ModuleSpec SipModule() {
             "sb_sip_routing_reports_dropped_total",
             "Call event reports to routing dropped because too many were in flight.",
             [&peers] { return static_cast<double>(peers.reports_dropped()); }));
-        auto& auth = module->Own(std::make_unique<auth::ServiceAuth>(
-            auth::ServiceAuth::Deps{.identity = identity,
-                                    .org = org,
-                                    .redis = platform.redis(),
-                                    .clock = platform.clock(),
-                                    .internal_token = platform.config().internal_token}));
+        auto& auth = module->Own(std::make_unique<auth::ServiceAuth>(platform));
         auto& service = module->Own(std::make_unique<SipService>(
             auth.authenticator(), auth.authorizer(), platform.redis(), platform.clock()));
         platform.services().Add<v1::SipService>(&service, {"redis"});
