@@ -1,21 +1,140 @@
 #include "services/media/media_module.h"
 
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "libs/app/owning_module.h"
 #include "libs/app/platform.h"
+#include "libs/auth/identity_clients.h"
 #include "services/media/media_migrations.h"
 #include "services/media/media_service.h"
+#include "services/media/rtp_relay.h"
+#include "services/media/sessions.h"
 
 namespace sb::media {
+namespace {
+
+struct MediaFlags {
+  std::string rtp_address = "127.0.0.1";
+  std::string advertised_address;
+  int64_t port_min = 30000;
+  int64_t port_max = 40000;
+  int64_t threads = 1;
+  absl::Duration rtp_timeout = absl::Seconds(60);
+  std::string node_id;
+};
+
+std::string DefaultNodeId() {
+  char host[256] = {0};
+  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') return "media-0";
+  return host;
+}
+
+// Releases delayed deletions about once a second.
+class Sweeper {
+ public:
+  explicit Sweeper(Sessions& sessions) : sessions_(sessions) {}
+  ~Sweeper() { Stop(); }
+  void Start() {
+    thread_ = std::thread([this] {
+      while (!stop_.WaitForNotificationWithTimeout(absl::Seconds(1))) sessions_.Sweep();
+    });
+  }
+  void Stop() {
+    if (!thread_.joinable()) return;
+    stop_.Notify();
+    thread_.join();
+  }
+
+ private:
+  Sessions& sessions_;
+  absl::Notification stop_;
+  std::thread thread_;
+};
+
+}  // namespace
 
 app::ModuleSpec MediaModule() {
+  auto flags = std::make_shared<MediaFlags>();
   return {
       .name = "media",
-      .deps = {"pg"},
+      .deps = {"pg", "redis"},
       .migrations = &MediaMigrations(),
-      .create = [](app::Platform& platform) -> absl::StatusOr<std::unique_ptr<app::Module>> {
+      .declare_flags =
+          [flags](app::FlagSet& set) {
+            set.Add("media_rtp_address", &flags->rtp_address,
+                    "The IP address media binds its RTP ports on.");
+            set.Add("media_advertised_address", &flags->advertised_address,
+                    "The IP address put in SDP for phones and carriers to send RTP to (a public "
+                    "or load-balancer address); empty: --media_rtp_address.");
+            set.Add("media_rtp_port_min", &flags->port_min,
+                    "The first RTP port (even); RTCP uses the next port of each pair.",
+                    [](const int64_t& v) -> std::string {
+                      return v >= 1024 && v <= 65534 ? "" : "must be between 1024 and 65534";
+                    });
+            set.Add("media_rtp_port_max", &flags->port_max,
+                    "One past the last RTP/RTCP port. The range holds (max - min) / 4 calls.",
+                    [](const int64_t& v) -> std::string {
+                      return v >= 1028 && v <= 65536 ? "" : "must be between 1028 and 65536";
+                    });
+            set.Add("media_threads", &flags->threads,
+                    "Relay threads (one per core the node may use).",
+                    [](const int64_t& v) -> std::string {
+                      return v >= 1 && v <= 256 ? "" : "must be between 1 and 256";
+                    });
+            set.Add("media_rtp_timeout", &flags->rtp_timeout,
+                    "A leg whose party sends no RTP for this long (while its SDP says it sends) "
+                    "is reported to sip, which hangs the call up. 0: never.");
+            set.Add("media_node_id", &flags->node_id,
+                    "This media node's id (sessions name it); empty: the host name.");
+          },
+      .create = [flags](app::Platform& platform) -> absl::StatusOr<std::unique_ptr<app::Module>> {
+        if (flags->port_max - flags->port_min < 4) {
+          return absl::InvalidArgumentError(
+              "--media_rtp_port_max: must be at least 4 above --media_rtp_port_min");
+        }
+        if (absl::Status s = UdpAddress::Parse(flags->rtp_address, 0).status(); !s.ok()) {
+          return absl::InvalidArgumentError(absl::StrCat("--media_rtp_address: ", s.message()));
+        }
+        if (!flags->advertised_address.empty()) {
+          if (absl::Status s = UdpAddress::Parse(flags->advertised_address, 0).status(); !s.ok()) {
+            return absl::InvalidArgumentError(
+                absl::StrCat("--media_advertised_address: ", s.message()));
+          }
+        }
         auto module = std::make_unique<app::OwningModule>();
-        auto& service = module->Own(std::make_unique<MediaService>());
+        auto& auth = module->Own(std::make_unique<auth::ServiceAuth>(platform));
+        auto& relay = module->Own(std::make_unique<RtpRelay>(
+            RelayOptions{.bind_address = flags->rtp_address,
+                         .port_min = static_cast<int>(flags->port_min + (flags->port_min % 2)),
+                         .port_max = static_cast<int>(flags->port_max),
+                         .threads = static_cast<int>(flags->threads),
+                         .rtp_timeout = flags->rtp_timeout}));
+        auto& sessions = module->Own(std::make_unique<Sessions>(
+            relay, platform.clock(),
+            SessionsOptions{.node_id = flags->node_id.empty() ? DefaultNodeId() : flags->node_id,
+                            .advertised_address = flags->advertised_address}));
+        auto& sweeper = module->Own(std::make_unique<Sweeper>(sessions));
+        auto& service = module->Own(std::make_unique<MediaService>(
+            MediaDeps{.authenticator = auth.authenticator(), .sessions = sessions}));
         platform.services().Add<v1::MediaService>(&service, {"pg"});
+        module->OnStart([&auth, &relay, &sweeper]() -> absl::Status {
+          if (absl::Status s = auth.Start(); !s.ok()) return s;
+          if (absl::Status s = relay.Start(); !s.ok()) return s;
+          sweeper.Start();
+          return absl::OkStatus();
+        });
+        module->OnStop([&auth, &relay, &sweeper] {
+          sweeper.Stop();
+          relay.Stop();
+          auth.Stop();
+        });
         return module;
       },
   };

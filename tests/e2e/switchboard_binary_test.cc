@@ -18,6 +18,7 @@
 #include "libs/testing/ports.h"
 #include "libs/testing/redis_server.h"
 #include "switchboard/identity/v1/identity_service.grpc.pb.h"
+#include "switchboard/media/v1/media_service.grpc.pb.h"
 #include "switchboard/org/v1/org_service.grpc.pb.h"
 #include "tests/e2e/switchboard_process.h"
 
@@ -276,6 +277,97 @@ TEST_CASE("a local run seeds the platform admin and the demo tenant, who log in 
   auto exit_code = r->process->Wait(absl::Seconds(10));
   REQUIRE(exit_code.ok());
   CHECK(*exit_code == 0);
+}
+
+TEST_CASE("media anchors a call's audio over gRPC, for the platform's own services only",
+          "[e2e][media]") {
+  namespace mv1 = ::switchboard::media::v1;
+  const std::string token = "e2e-internal-token-for-media-0123456789";
+  const int port_min = 2 * (testing::FreeTcpUdpPort() / 2);
+  auto r = Start({"--internal_token=" + token, "--platform_admin_password=Platform-Admin-2026",
+                  absl::StrCat("--media_rtp_port_min=", port_min),
+                  absl::StrCat("--media_rtp_port_max=", port_min + 40)});
+  REQUIRE(Eventually([&] {
+    return HealthOf(*r->health, "switchboard.media.v1.MediaService") ==
+               HealthCheckResponse::SERVING &&
+           HealthOf(*r->health, "switchboard.identity.v1.IdentityService") ==
+               HealthCheckResponse::SERVING;
+  }));
+  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", r->grpc_port),
+                                     grpc::InsecureChannelCredentials());
+  auto media = mv1::MediaService::NewStub(channel);
+  auto identity = ::switchboard::identity::v1::IdentityService::NewStub(channel);
+  enum class As { kNobody, kPerson, kService };
+  std::string person;
+  auto context = [&](grpc::ClientContext& c, As as) {
+    c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (as == As::kService) c.AddMetadata("x-sb-internal-token", token);
+    if (as == As::kPerson) c.AddMetadata("authorization", "Bearer " + person);
+  };
+  mv1::ProcessOfferRequest offer;
+  offer.set_call_id("e2e-call-1");
+  offer.set_from_tag("caller");
+  offer.set_sdp(
+      "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+      "m=audio 40000 RTP/AVP 0 8 101\r\na=rtpmap:101 telephone-event/8000\r\n");
+  auto process_offer = [&](As as, mv1::ProcessOfferResponse* out) {
+    grpc::ClientContext c;
+    context(c, as);
+    return media->ProcessOffer(&c, offer, out);
+  };
+  mv1::ProcessOfferResponse anchored;
+  CHECK(process_offer(As::kNobody, &anchored).error_code() == grpc::StatusCode::UNAUTHENTICATED);
+  person = Login(*identity, "platform", "superadmin", "Platform-Admin-2026");
+  CHECK(process_offer(As::kPerson, &anchored).error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  const grpc::Status ok = process_offer(As::kService, &anchored);
+  INFO(ok.error_message());
+  REQUIRE(ok.ok());
+  CHECK(anchored.endpoint().address() == "127.0.0.1");
+  CHECK(anchored.endpoint().rtp_port() >= port_min);
+  CHECK(anchored.endpoint().rtp_port() < port_min + 40);
+  CHECK(anchored.sdp().find(absl::StrCat("m=audio ", anchored.endpoint().rtp_port(),
+                                         " RTP/AVP 0 8 101")) != std::string::npos);
+
+  mv1::MediaNodeStats stats;
+  {
+    grpc::ClientContext c;
+    context(c, As::kService);
+    REQUIRE(media->GetNodeStats(&c, {}, &stats).ok());
+  }
+  CHECK(stats.active_sessions() == 1);
+  CHECK(stats.rtp_ports_in_use() == 4);
+  CHECK(stats.rtp_ports_total() == 40);
+
+  // Unparsable SDP: InvalidArgument that says what is wrong; SRTP: FailedPrecondition.
+  offer.set_call_id("e2e-call-2");
+  offer.set_sdp("hello");
+  grpc::Status bad = process_offer(As::kService, &anchored);
+  CHECK(bad.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(bad.error_message().find("v=") != std::string::npos);
+  offer.set_sdp("v=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 4000 RTP/SAVP 0\r\n");
+  CHECK(process_offer(As::kService, &anchored).error_code() ==
+        grpc::StatusCode::FAILED_PRECONDITION);
+
+  mv1::DeleteSessionRequest del;
+  del.set_call_id("e2e-call-1");
+  mv1::DeleteSessionResponse deleted;
+  {
+    grpc::ClientContext c;
+    context(c, As::kService);
+    REQUIRE(media->DeleteSession(&c, del, &deleted).ok());
+  }
+  CHECK(deleted.legs_size() == 1);
+  {
+    grpc::ClientContext c;
+    context(c, As::kService);
+    REQUIRE(media->GetNodeStats(&c, {}, &stats).ok());
+  }
+  CHECK(stats.active_sessions() == 0);
+  CHECK(stats.rtp_ports_in_use() == 0);
+  r->process->Signal(SIGTERM);
+  auto code = r->process->Wait(absl::Seconds(10));
+  REQUIRE(code.ok());
+  CHECK(*code == 0);
 }
 
 }  // namespace
