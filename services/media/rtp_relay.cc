@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 
 #include "absl/functional/any_invocable.h"
 #include "absl/strings/str_cat.h"
@@ -111,6 +112,71 @@ std::string UdpAddress::ToString() const {
 }
 
 // ---------------------------------------------------------------------------------------------
+// RtpReception
+
+void RtpReception::Restart(uint32_t ssrc, uint16_t seq) {
+  if (started_) lost_before_ += LostSinceStart();
+  started_ = true;
+  ssrc_ = ssrc;
+  base_seq_ = seq;
+  max_seq_ = seq;
+  cycles_ = 0;
+  bad_seq_ = 0x10000;
+  received_ = 0;
+  have_transit_ = false;
+  jitter_ = 0;
+}
+
+void RtpReception::Observe(uint32_t ssrc, uint16_t seq, uint32_t timestamp, int64_t arrival_ns,
+                           int clock_rate) {
+  if (!started_ || ssrc != ssrc_) Restart(ssrc, seq);
+  // RFC 3550 A.1, without the probation: a jump of more than kMaxDropout is taken as a restart
+  // of the sender when the next packet continues from it.
+  constexpr uint16_t kMaxDropout = 3000;
+  constexpr uint16_t kMaxMisorder = 100;
+  const uint16_t delta = static_cast<uint16_t>(seq - max_seq_);
+  if (received_ == 0) {
+    // The first packet of this source.
+  } else if (delta == 0) {
+    return;  // a copy of the latest packet (RFC 3550 counts it; it would hide a loss)
+  } else if (delta < kMaxDropout) {
+    if (seq < max_seq_) cycles_ += 0x10000;  // wrapped
+    max_seq_ = seq;
+  } else if (delta <= 0x10000 - kMaxMisorder) {
+    if (seq == bad_seq_) {
+      Restart(ssrc, seq);
+    } else {
+      bad_seq_ = static_cast<uint32_t>(seq + 1) & 0xffff;
+      return;
+    }
+  }
+  // Otherwise a late (reordered) packet, or a copy of an older one: counted as received.
+  ++received_;
+  // A.8: the interarrival jitter, in timestamp units.
+  const int64_t arrival = arrival_ns / 1000 * clock_rate / 1'000'000;
+  const int64_t transit = arrival - static_cast<int64_t>(timestamp);
+  if (have_transit_) {
+    int64_t d = transit - transit_;
+    if (d < 0) d = -d;
+    jitter_ += (static_cast<double>(d) - jitter_) / 16.0;
+  }
+  transit_ = transit;
+  have_transit_ = true;
+}
+
+int64_t RtpReception::LostSinceStart() const {
+  if (!started_ || received_ == 0) return 0;
+  const int64_t expected = static_cast<int64_t>(cycles_) + max_seq_ - base_seq_ + 1;
+  return std::max<int64_t>(0, expected - received_);
+}
+
+int64_t RtpReception::lost() const { return lost_before_ + LostSinceStart(); }
+
+double RtpReception::jitter_ms(int clock_rate) const {
+  return clock_rate > 0 ? jitter_ * 1000.0 / clock_rate : 0;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Legs and workers
 
 namespace {
@@ -143,13 +209,17 @@ struct RtpRelay::Leg {
   absl::Time created = absl::InfinitePast();
   absl::Time last_packet = absl::InfinitePast();
   bool timed_out = false;
+  RtpReception reception;
 
   LegState State() const {
+    LegCounters c = counters;
+    c.packets_lost = reception.lost();
+    c.jitter_ms = reception.jitter_ms(remote.clock_rate);
     return {.local_rtp_port = rtp_port,
             .latched = latched[kRtp].valid(),
             .latched_rtp = latched[kRtp],
             .remote = remote,
-            .counters = counters,
+            .counters = c,
             .last_packet_at = last_packet};
   }
 
@@ -259,6 +329,9 @@ struct RtpRelay::Worker {
     const int n = recvmmsg(leg.fds[kind], in.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (n <= 0) return;
     const absl::Time now = absl::Now();
+    timespec mono{};
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    const int64_t arrival_ns = int64_t{mono.tv_sec} * 1'000'000'000 + mono.tv_nsec;
     Leg& peer = *leg.peer;
     const UdpAddress* to = peer.Destination(kind);
     int queued = 0;
@@ -281,6 +354,14 @@ struct RtpRelay::Worker {
       }
       leg.last_packet = now;
       leg.timed_out = false;
+      if (kind == kRtp) {
+        const uint8_t* h = buffers[i].data();
+        leg.reception.Observe(
+            (uint32_t{h[8]} << 24) | (uint32_t{h[9]} << 16) | (uint32_t{h[10]} << 8) | h[11],
+            static_cast<uint16_t>((h[2] << 8) | h[3]),
+            (uint32_t{h[4]} << 24) | (uint32_t{h[5]} << 16) | (uint32_t{h[6]} << 8) | h[7],
+            arrival_ns, leg.remote.clock_rate);
+      }
       ++leg.counters.packets_received;
       leg.counters.bytes_received += static_cast<int64_t>(size);
       if (to == nullptr) {

@@ -81,6 +81,31 @@ struct RelayOptions {
   absl::Duration rtp_timeout = absl::Seconds(60);
 };
 
+// RFC 3550 reception statistics of one leg's RTP (one SSRC at a time; a new SSRC starts afresh and
+// keeps what was lost before).
+class RtpReception {
+ public:
+  // A packet with this header arrived at `arrival_ns` (a monotonic clock), `clock_rate` Hz.
+  void Observe(uint32_t ssrc, uint16_t seq, uint32_t timestamp, int64_t arrival_ns, int clock_rate);
+  int64_t lost() const;
+  double jitter_ms(int clock_rate) const;
+
+ private:
+  void Restart(uint32_t ssrc, uint16_t seq);
+  int64_t LostSinceStart() const;
+  bool started_ = false;
+  uint32_t ssrc_ = 0;
+  uint16_t max_seq_ = 0;
+  uint32_t cycles_ = 0;
+  uint32_t base_seq_ = 0;
+  uint32_t bad_seq_ = 0x10000;  // RFC 3550 A.1: RTP_SEQ_MOD + 1, "none"
+  int64_t received_ = 0;
+  int64_t lost_before_ = 0;
+  bool have_transit_ = false;
+  int64_t transit_ = 0;
+  double jitter_ = 0;  // in timestamp units
+};
+
 // Where a leg's party is and how to take its packets.
 struct LegRemote {
   // From the SDP (c= and m=; RTCP on port + 1 unless a=rtcp said otherwise). Unset: not known
@@ -92,6 +117,8 @@ struct LegRemote {
   bool latching = true;
   // The party said it will not send (recvonly, inactive): its silence is no timeout.
   bool sends = true;
+  // The RTP clock rate of the negotiated codec (jitter is measured in its units).
+  int clock_rate = 8000;
 };
 
 // Counters of one leg, as the worker keeps them.
@@ -104,6 +131,11 @@ struct LegCounters {
   int64_t dropped_oversized = 0;       // larger than the receive buffer (2 KiB)
   int64_t dropped_no_destination = 0;  // the other party's address not known (yet), or hold
   int64_t send_errors = 0;
+  // From the RTP sequence numbers and timestamps of what the party sent (RFC 3550 A.3, A.8):
+  // packets it sent that never arrived here, and the interarrival jitter. Arrival times are
+  // taken once per received batch, so jitter is an estimate to the batch's spread.
+  int64_t packets_lost = 0;
+  double jitter_ms = 0;
 };
 
 // A leg as a snapshot sees it.

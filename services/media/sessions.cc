@@ -73,12 +73,13 @@ Response Anchored(const std::string& sdp, const std::string& address, int port,
   return out;
 }
 
-std::string FirstCodec(const std::vector<PayloadFormat>& formats) {
+// The audio codec the formats lead with (not DTMF or comfort noise).
+const PayloadFormat* FirstAudio(const std::vector<PayloadFormat>& formats) {
   for (const PayloadFormat& f : formats) {
     const std::string e = absl::AsciiStrToLower(f.encoding);
-    if (e != "telephone-event" && e != "cn") return f.Name();
+    if (e != "telephone-event" && e != "cn") return &f;
   }
-  return "";
+  return nullptr;
 }
 
 }  // namespace
@@ -121,6 +122,9 @@ absl::StatusOr<v1::ProcessOfferResponse> Sessions::Offer(const v1::ProcessOfferR
                       ChooseFormats(*stream, {request.options().codecs().begin(),
                                               request.options().codecs().end()}));
   SB_ASSIGN_OR_RETURN(LegRemote remote, RemoteFrom(*stream, request.options()));
+  if (const PayloadFormat* audio = FirstAudio(formats); audio != nullptr && audio->clock_rate > 0) {
+    remote.clock_rate = audio->clock_rate;
+  }
 
   std::shared_ptr<Session> session;
   int side = 0;
@@ -193,7 +197,9 @@ absl::StatusOr<v1::ProcessAnswerResponse> Sessions::Answer(
     // A fork's earlier answer (early media of another branch) is replaced by this one.
     session->tags[answerer] = request.to_tag();
     session->options[answerer] = request.options();
-    session->codec = FirstCodec(formats);
+    const PayloadFormat* audio = FirstAudio(formats);
+    session->codec = audio != nullptr ? audio->Name() : "";
+    if (audio != nullptr && audio->clock_rate > 0) remote.clock_rate = audio->clock_rate;
   }
   relay_.SetRemote(session->pair, 1 - offerer, std::move(remote));
   const int port = session->pair->local_port(offerer);
@@ -214,6 +220,12 @@ v1::MediaLeg Sessions::LegProto(const Session& session, int side, const LegState
   leg.set_codec(session.codec);
   leg.set_packets_received(state.counters.packets_received);
   leg.set_packets_sent(state.counters.packets_sent);
+  leg.set_packets_lost(state.counters.packets_lost);
+  const absl::Duration jitter =
+      absl::Microseconds(static_cast<int64_t>(state.counters.jitter_ms * 1000));
+  leg.mutable_jitter()->set_seconds(absl::ToInt64Seconds(jitter));
+  leg.mutable_jitter()->set_nanos(
+      static_cast<int32_t>(absl::ToInt64Nanoseconds(jitter) % 1'000'000'000));
   if (state.last_packet_at != absl::InfinitePast()) {
     pg::SetTimestamp(leg.mutable_last_packet_at(), state.last_packet_at);
   }

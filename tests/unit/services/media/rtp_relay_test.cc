@@ -53,8 +53,10 @@ TEST_CASE("RtpRelay relays both ways from the port each party sends to", "[media
   relay.SetRemote(*pair, 0, At(caller.address()));
   relay.SetRemote(*pair, 1, At(agent.address()));
 
+  // 1..5, then 8 (6 and 7 lost on the way).
   for (uint16_t seq = 1; seq <= 5; ++seq) caller.SendTo(caller_port, Rtp(seq, "hello"));
-  for (uint16_t seq = 1; seq <= 5; ++seq) {
+  caller.SendTo(caller_port, Rtp(8, "hello"));
+  for (uint16_t seq : {1, 2, 3, 4, 5, 8}) {
     auto got = agent.Receive();
     REQUIRE(got);
     CHECK(got->first == Rtp(seq, "hello"));
@@ -67,17 +69,59 @@ TEST_CASE("RtpRelay relays both ways from the port each party sends to", "[media
   CHECK(back->second == caller_port);
 
   const auto states = relay.Snapshot(*pair);
-  CHECK(states[0].counters.packets_received == 5);
+  CHECK(states[0].counters.packets_received == 6);
+  CHECK(states[0].counters.packets_lost == 2);
   CHECK(states[0].counters.packets_sent == 1);
   CHECK(states[1].counters.packets_received == 1);
-  CHECK(states[1].counters.packets_sent == 5);
+  CHECK(states[1].counters.packets_lost == 0);
+  CHECK(states[1].counters.packets_sent == 6);
   CHECK(states[0].latched);
   CHECK(states[0].latched_rtp == caller.address());
-  CHECK(relay.totals().packets_relayed == 6);
+  CHECK(relay.totals().packets_relayed == 7);
 
   const auto final_states = relay.Release(*pair);
-  CHECK(final_states[1].counters.packets_sent == 5);
+  CHECK(final_states[1].counters.packets_sent == 6);
   CHECK(relay.ports_in_use() == 0);
+}
+
+TEST_CASE("RtpReception counts lost packets and jitter the RFC 3550 way", "[media][relay]") {
+  constexpr int64_t kMs = 1'000'000;
+  RtpReception r;
+  // 20 ms packets, on time: nothing lost, no jitter.
+  for (uint16_t seq = 100; seq < 110; ++seq) r.Observe(7, seq, seq * 160u, seq * 20 * kMs, 8000);
+  CHECK(r.lost() == 0);
+  CHECK(r.jitter_ms(8000) == Approx(0));
+  // 110..112 never arrive; 114 comes before 113 (reordered, not lost).
+  r.Observe(7, 114, 114 * 160u, 114 * 20 * kMs, 8000);
+  r.Observe(7, 113, 113 * 160u, 114 * 20 * kMs, 8000);
+  CHECK(r.lost() == 3);
+  // A duplicate is no gain.
+  r.Observe(7, 114, 114 * 160u, 115 * 20 * kMs, 8000);
+  CHECK(r.lost() == 3);
+
+  // The sequence wraps: 65534, 65535, 0, 1 are consecutive.
+  RtpReception wrap;
+  for (uint32_t i = 0; i < 4; ++i) {
+    wrap.Observe(9, static_cast<uint16_t>(65534 + i), i * 160, int64_t(i) * 20 * kMs, 8000);
+  }
+  CHECK(wrap.lost() == 0);
+  wrap.Observe(9, 3, 5 * 160, 5 * 20 * kMs, 8000);  // 2 never arrives
+  CHECK(wrap.lost() == 1);
+
+  // A new source (a transfer's new party) starts afresh and keeps what was lost before.
+  r.Observe(8, 5000, 0, 200 * 20 * kMs, 8000);
+  r.Observe(8, 5001, 160, 201 * 20 * kMs, 8000);
+  CHECK(r.lost() == 3);
+
+  // Arrivals alternating 10 and 30 ms apart for 20 ms of audio each: jitter ~10 ms.
+  RtpReception jittery;
+  int64_t at = 0;
+  for (uint32_t i = 0; i < 400; ++i) {
+    jittery.Observe(1, static_cast<uint16_t>(i), i * 160, at, 8000);
+    at += (i % 2 == 0 ? 10 : 30) * kMs;
+  }
+  CHECK(jittery.jitter_ms(8000) == Approx(10).margin(0.5));
+  CHECK(jittery.lost() == 0);
 }
 
 TEST_CASE("RtpRelay drops strangers, garbage and oversized datagrams, and counts them",
