@@ -54,17 +54,60 @@ GrpcSipPeers::GrpcSipPeers(auth::ChannelFactory identity, auth::ChannelFactory o
       org_channel_(std::move(org)),
       routing_channel_(std::move(routing)),
       clock_(clock),
-      options_(std::move(options)) {}
+      options_(std::move(options)) {
+  reporter_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "sip-reports");
+    RunReporter();
+  });
+}
 
 // The reports' callbacks use this object.
 GrpcSipPeers::~GrpcSipPeers() { StopReports(); }
 
 void GrpcSipPeers::StopReports() {
-  absl::MutexLock lock(&reports_mu_);
-  reports_stopped_ = true;
-  // Each report ends by its deadline.
-  reports_mu_.Await(absl::Condition(
-      +[](int* in_flight) { return *in_flight == 0; }, &reports_in_flight_));
+  {
+    absl::MutexLock lock(&reports_mu_);
+    reports_stopped_ = true;
+    // The reporter starts what is queued; each report ends by its deadline.
+    reports_mu_.Await(absl::Condition(
+        +[](int* in_flight) { return *in_flight == 0; }, &reports_in_flight_));
+  }
+  if (reporter_.joinable()) reporter_.join();
+}
+
+void GrpcSipPeers::RunReporter() {
+  for (;;) {
+    std::vector<rv1::ReportCallEventRequest> batch;
+    {
+      absl::MutexLock lock(&reports_mu_);
+      reports_mu_.Await(absl::Condition(
+          +[](GrpcSipPeers* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(self->reports_mu_) {
+            return !self->report_queue_.empty() || self->reports_stopped_;
+          },
+          this));
+      if (report_queue_.empty()) return;  // stopped, and nothing left to start
+      batch.swap(report_queue_);
+    }
+    for (rv1::ReportCallEventRequest& req : batch) {
+      auto* report = new AsyncReport{.request = std::move(req)};
+      Prepare(report->context);
+      // The callback runs on a gRPC thread (or at once on this one if the call cannot start): it
+      // only logs and counts.
+      Routing().async()->ReportCallEvent(
+          &report->context, &report->request, &report->response, [this, report](grpc::Status s) {
+            if (!s.ok() && s.error_code() != grpc::StatusCode::UNIMPLEMENTED) {
+              spdlog::debug("sip: report to routing failed: {}",
+                            std::string(PeerError(s, "routing", "ReportCallEvent").message()));
+            }
+            // The context (and its call reference) goes before the count does: once the count is
+            // zero the destructor may tear down the stubs and channels, and a context destroyed
+            // after that raced with it (a gRPC "prior > 0" abort, seen once under load).
+            delete report;
+            absl::MutexLock lock(&reports_mu_);
+            --reports_in_flight_;
+          });
+    }
+  }
 }
 
 void GrpcSipPeers::Prepare(grpc::ClientContext& context, const std::string& tenant_id) const {
@@ -215,24 +258,8 @@ void GrpcSipPeers::ReportCallEventAsync(rv1::ReportCallEventRequest req) {
       return;
     }
     ++reports_in_flight_;
+    report_queue_.push_back(std::move(req));
   }
-  auto* report = new AsyncReport{.request = std::move(req)};
-  Prepare(report->context);
-  // The callback runs on a gRPC thread (or at once on this one if the call cannot start): it only
-  // logs and counts.
-  Routing().async()->ReportCallEvent(
-      &report->context, &report->request, &report->response, [this, report](grpc::Status s) {
-        if (!s.ok() && s.error_code() != grpc::StatusCode::UNIMPLEMENTED) {
-          spdlog::debug("sip: report to routing failed: {}",
-                        std::string(PeerError(s, "routing", "ReportCallEvent").message()));
-        }
-        // The context (and its call reference) goes before the count does: once the count is
-        // zero the destructor may tear down the stubs and channels, and a context destroyed
-        // after that raced with it (a gRPC "prior > 0" abort, seen once under load).
-        delete report;
-        absl::MutexLock lock(&reports_mu_);
-        --reports_in_flight_;
-      });
 }
 
 int GrpcSipPeers::reports_in_flight() const {

@@ -11,6 +11,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -58,7 +60,8 @@ class SipPeers {
       const rv1::ReportCallEventRequest& req) = 0;
   // Fire and forget, for the reports whose answer nobody reads (target_ringing, target_answered,
   // call_ended, ...): returns at once without waiting for routing, from any thread, including a
-  // SIP loop; it holds no thread while the report is on its way. Best effort, like the reports
+  // SIP loop (it only queues; one reporter thread starts the calls, and no thread waits while a
+  // report is on its way). Best effort, like the reports
   // the B2BUA used to queue on its workers: the answer and any failure are dropped (failures
   // logged at debug), and when too many reports are already in flight the report is dropped at
   // once (logged and counted).
@@ -138,9 +141,16 @@ class GrpcSipPeers final : public SipPeers {
   Cache<ov1::Trunk> trunks_{10'000};
   Cache<ov1::MatchInboundTrunkResponse> matches_{100'000};
 
+  // The reporter thread: starts the queued reports' asynchronous calls, so that a SIP loop only
+  // queues (gRPC's call set-up was about 5% of the loop's time under load).
+  void RunReporter();
+
   mutable absl::Mutex reports_mu_;
+  // Queued and on their way: what max_reports_in_flight bounds.
   int reports_in_flight_ ABSL_GUARDED_BY(reports_mu_) = 0;
   bool reports_stopped_ ABSL_GUARDED_BY(reports_mu_) = false;
+  std::vector<rv1::ReportCallEventRequest> report_queue_ ABSL_GUARDED_BY(reports_mu_);
+  std::thread reporter_;
   std::atomic<int64_t> reports_dropped_{0};
 };
 
