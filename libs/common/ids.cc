@@ -1,11 +1,19 @@
 #include "libs/common/ids.h"
 
+#include <unistd.h>
+
 #include <cstdint>
 #include <random>
 
 #include "absl/strings/ascii.h"
 
 namespace sb {
+
+std::string HostNameOr(std::string fallback) {
+  char host[256] = {0};
+  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') return fallback;
+  return host;
+}
 
 bool IsUuid(std::string_view text) {
   if (text.size() != 36) return false;

@@ -26,6 +26,9 @@ std::string NewUuid();
 // A time-ordered (version 7, RFC 9562) UUID: 48 bits of Unix milliseconds, then random bits.
 // Ids minted later sort after earlier ones (to the millisecond).
 std::string NewUuidV7(absl::Time now);
+// The host's name (in Kubernetes the pod's: the default id of an edge node), or `fallback` when it
+// has none.
+std::string HostNameOr(std::string fallback);
 
 template <typename Tag>
 class StrongId {

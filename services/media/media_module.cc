@@ -12,6 +12,7 @@
 #include "libs/app/owning_module.h"
 #include "libs/app/platform.h"
 #include "libs/auth/identity_clients.h"
+#include "libs/common/ids.h"
 #include "services/media/media_migrations.h"
 #include "services/media/media_service.h"
 #include "services/media/rtp_relay.h"
@@ -29,12 +30,6 @@ struct MediaFlags {
   absl::Duration rtp_timeout = absl::Seconds(60);
   std::string node_id;
 };
-
-std::string DefaultNodeId() {
-  char host[256] = {0};
-  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') return "media-0";
-  return host;
-}
 
 // Releases delayed deletions about once a second.
 class Sweeper {
@@ -118,8 +113,9 @@ app::ModuleSpec MediaModule() {
                          .rtp_timeout = flags->rtp_timeout}));
         auto& sessions = module->Own(std::make_unique<Sessions>(
             relay, platform.clock(),
-            SessionsOptions{.node_id = flags->node_id.empty() ? DefaultNodeId() : flags->node_id,
-                            .advertised_address = flags->advertised_address}));
+            SessionsOptions{
+                .node_id = flags->node_id.empty() ? HostNameOr("media-0") : flags->node_id,
+                .advertised_address = flags->advertised_address}));
         auto& sweeper = module->Own(std::make_unique<Sweeper>(sessions));
         auto& service = module->Own(std::make_unique<MediaService>(
             MediaDeps{.authenticator = auth.authenticator(), .sessions = sessions}));

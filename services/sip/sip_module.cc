@@ -8,6 +8,7 @@
 #include "libs/app/owning_module.h"
 #include "libs/app/platform.h"
 #include "libs/auth/identity_clients.h"
+#include "libs/common/ids.h"
 #include "libs/common/status_macros.h"
 #include "libs/metrics/registry.h"
 #include "services/sip/peers.h"
@@ -40,12 +41,6 @@ struct SipFlags {
   int64_t default_expires = 600;
   std::string digest_algorithms = "sha-256,md5";
 };
-
-std::string DefaultNodeId() {
-  char host[256] = {0};
-  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') return "sip-0";
-  return host;
-}
 
 }  // namespace
 
@@ -129,7 +124,7 @@ app::ModuleSpec SipModule() {
         }
         options.stack.tls_dir = flags->tls_dir;
         options.stack.tls_port = static_cast<int>(flags->tls_port);
-        options.node_id = flags->node_id.empty() ? DefaultNodeId() : flags->node_id;
+        options.node_id = flags->node_id.empty() ? HostNameOr("sip-0") : flags->node_id;
         options.calls.node_id = options.node_id;
         options.calls.max_calls = static_cast<size_t>(std::max<int64_t>(1, flags->max_calls));
         if (flags->max_cps < 0) return absl::InvalidArgumentError("--sip_max_cps: 0 or more");
