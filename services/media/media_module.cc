@@ -1,8 +1,5 @@
 #include "services/media/media_module.h"
 
-#include <unistd.h>
-
-#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>

@@ -1,7 +1,5 @@
 #include "services/sip/sip_module.h"
 
-#include <unistd.h>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
