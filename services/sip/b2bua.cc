@@ -1,6 +1,7 @@
 #include "services/sip/b2bua.h"
 
 #include <algorithm>
+#include <deque>
 #include <optional>
 
 #include "absl/strings/ascii.h"
@@ -48,6 +49,15 @@ struct Branch {
   std::string sdp;
   SdpOrigin origin;                         // of the descriptions we send it
   std::vector<ClientTransactionPtr> other;  // BYEs, relayed requests
+  // Anchored calls: the description we last sent it, as media wrote it (before our o= line).
+  std::string sdp_sent;
+};
+
+// One operation on a call's media session: `rpc` on a worker (a blocking call to media), then
+// `then` on the loop with what it returned. A call's operations run one at a time, in order.
+struct MediaStep {
+  absl::AnyInvocable<absl::StatusOr<std::string>()> rpc;
+  absl::AnyInvocable<void(absl::StatusOr<std::string>)> then;
 };
 
 struct TargetState {
@@ -137,6 +147,15 @@ struct Call {
   std::unique_ptr<Timer> session_timer;
   bool auto_answer = false;
   std::vector<std::unique_ptr<Timer>> timers;  // one-off timers that live with the call
+  // Anchored media (issue #6): the call has a session on the media service (its id is the
+  // call's), and the descriptions each leg gets are media's. Every branch gets the caller's offer
+  // as media wrote it; the caller's description we last sent (before our o= line) is kept for
+  // hold.
+  bool media = false;
+  std::string media_offer;
+  std::string a_sdp_sent;
+  std::deque<MediaStep> media_steps;
+  bool media_busy = false;
 };
 
 namespace {
@@ -544,10 +563,15 @@ void CallManager::OnInvite(ServerTransactionPtr tx) {
   const std::string from_host = absl::AsciiStrToLower(from.host);
   const std::string from_user = from.user;
   const std::string proxy_auth = req.proxy_authorization();
+  // The caller's offer goes to media with the routing question, on the same worker: the call
+  // rings with media's description at once.
+  const bool anchor = options_.anchor_media && call->offer_type == kSdp && !call->offer.empty();
+  std::string offer_sdp = anchor ? call->offer : "";
+  const std::string a_leg_id = call->a_leg_id;
   std::weak_ptr<bool> alive = alive_;
-  const bool queued =
-      executor_.TrySubmit([this, alive, call_id, source_ip, number, from_host, from_user,
-                           proxy_auth, route = std::move(route)]() mutable {
+  const bool queued = executor_.TrySubmit(
+      [this, alive, call_id, source_ip, number, from_host, from_user, proxy_auth, anchor, a_leg_id,
+       offer_sdp = std::move(offer_sdp), route = std::move(route)]() mutable {
         Origin origin;
         absl::StatusOr<rv1::RouteCallResponse> routed;
         // An agent's phone says who it is in From (its extension in the tenant's SIP domain) and
@@ -589,10 +613,30 @@ void CallManager::OnInvite(ServerTransactionPtr tx) {
             routed = peers_.RouteCall(route);
           }
         }
+        std::optional<absl::StatusOr<std::string>> media_offer;
+        if (anchor && routed.ok() &&
+            routed->instruction().action_case() == rv1::RoutingInstruction::kRing) {
+          mv1::ProcessOfferRequest offer;
+          offer.set_call_id(call_id);
+          offer.set_tenant_id(origin.tenant_id);
+          offer.set_from_tag(a_leg_id);
+          offer.set_sdp(std::move(offer_sdp));
+          offer.mutable_options()->set_role(origin.phone ? cv1::LEG_ROLE_AGENT
+                                                         : cv1::LEG_ROLE_CUSTOMER);
+          offer.mutable_options()->set_signalling_address(source_ip);
+          absl::StatusOr<mv1::ProcessOfferResponse> anchored = peers_.ProcessOffer(offer);
+          if (anchored.ok()) {
+            media_offer = std::move(*anchored->mutable_sdp());
+          } else {
+            media_offer = anchored.status();
+          }
+        }
         if (alive.expired()) return;
-        stack_.Post([this, alive, call_id, routed = std::move(routed),
-                     origin = std::move(origin)]() mutable {
-          if (!alive.expired()) Routed(call_id, std::move(routed), std::move(origin));
+        stack_.Post([this, alive, call_id, routed = std::move(routed), origin = std::move(origin),
+                     media_offer = std::move(media_offer)]() mutable {
+          if (!alive.expired()) {
+            Routed(call_id, std::move(routed), std::move(origin), std::move(media_offer));
+          }
         });
       });
   if (!queued) {
@@ -660,12 +704,23 @@ void CallManager::Refuse(const std::string& call_id, const SipAnswer& refusal) {
 }
 
 void CallManager::Routed(const std::string& call_id, absl::StatusOr<rv1::RouteCallResponse> routed,
-                         Origin origin) {
+                         Origin origin, std::optional<absl::StatusOr<std::string>> media_offer) {
   CallPtr call = Find(call_id);
   if (auto it = calls_.find(call_id); it != calls_.end()) RoutingAnswered(it->second->created_at);
   if (call == nullptr) {
     Forget(call_id);  // cancelled before we knew its tenant: nothing was published
+    if (media_offer.has_value() && media_offer->ok()) {
+      executor_.TrySubmit([this, call_id] {
+        mv1::DeleteSessionRequest release;
+        release.set_call_id(call_id);
+        (void)peers_.DeleteMediaSession(release);
+      });
+    }
     return;
+  }
+  if (media_offer.has_value() && media_offer->ok()) {
+    call->media = true;
+    call->media_offer = **std::move(media_offer);
   }
   const ov1::MatchInboundTrunkResponse& match = origin.match;
   if (origin.phone) {
@@ -738,6 +793,16 @@ void CallManager::Routed(const std::string& call_id, absl::StatusOr<rv1::RouteCa
     events.push_back(named);
   }
   Publish(call, std::move(events));
+  if (media_offer.has_value() && !media_offer->ok()) {
+    const absl::Status& failed = media_offer->status();
+    spdlog::warn("sip: call {}: media cannot anchor the caller's offer: {}", call->id,
+                 std::string(failed.message()));
+    const int code = MediaFailureCode(failed);
+    RejectCaller(call, code,
+                 code == 488 ? cv1::HANGUP_CAUSE_CALL_REJECTED : cv1::HANGUP_CAUSE_NETWORK_FAILURE,
+                 code == 488 ? "MEDIA_NOT_ACCEPTABLE" : "MEDIA_UNAVAILABLE");
+    return;
+  }
   Apply(call, routed->instruction());
 }
 
@@ -966,16 +1031,17 @@ void CallManager::SendBranch(const CallPtr& call, size_t target_index,
                    absl::StrContains(request_uri, "transport=tcp");
   // A transfer target is invited without an offer: its offer goes to the caller (RFC 3725).
   const bool offerless = call->offer.empty() || call->delayed_offer;
-  auto sent = b->dialog->Send({.method = "INVITE",
-                               .request_uri = request_uri,
-                               .next_hop = next_hop,
-                               .headers = std::move(headers),
-                               .contact = stack_.ContactFor(tcp ? "tcp" : "udp"),
-                               .content_type = offerless ? "" : call->offer_type,
-                               .body = offerless ? "" : ToBranch(*b, call->offer)},
-                              [this, weak, b](const Message& response) {
-                                if (auto c = weak.lock()) OnBranchResponse(c, b, response);
-                              });
+  auto sent = b->dialog->Send(
+      {.method = "INVITE",
+       .request_uri = request_uri,
+       .next_hop = next_hop,
+       .headers = std::move(headers),
+       .contact = stack_.ContactFor(tcp ? "tcp" : "udp"),
+       .content_type = offerless ? "" : call->offer_type,
+       .body = offerless ? "" : ToBranch(*b, call->media ? call->media_offer : call->offer)},
+      [this, weak, b](const Message& response) {
+        if (auto c = weak.lock()) OnBranchResponse(c, b, response);
+      });
   if (!sent.ok()) {
     spdlog::warn("sip: call {}: cannot ring {}: {}", call->id, request_uri,
                  std::string(sent.status().message()));
@@ -1012,6 +1078,29 @@ void CallManager::OnBranchResponse(const CallPtr& call, Branch* b, const Message
     const bool early_media = code == 183 && !response.body().empty();
     if (call->invite != nullptr && (!call->provisional_sent || early_media)) {
       call->provisional_sent = true;
+      if (early_media && call->media) {
+        // The early media's description through media first; a failure costs only the early
+        // media (the caller hears its own ringback).
+        std::weak_ptr<Call> weak = call;
+        MediaAnswer(call, call->a_leg_id, b->leg_id, std::string(response.body()),
+                    response.source_ip(),
+                    [this, weak,
+                     type = std::string(response.content_type())](absl::StatusOr<std::string> sdp) {
+                      CallPtr c = weak.lock();
+                      if (c == nullptr || c->ended || c->answered != nullptr || c->a_final != 0 ||
+                          c->invite == nullptr || c->invite->status() >= 200) {
+                        return;
+                      }
+                      ReplyOptions options;
+                      if (sdp.ok()) {
+                        c->a_sdp_sent = *sdp;
+                        options.content_type = type;
+                        options.body = ToCaller(*c, *sdp);
+                      }
+                      c->invite->Reply(sdp.ok() ? 183 : 180, "", options);
+                    });
+        return;
+      }
       ReplyOptions options;
       if (early_media) {
         options.content_type = response.content_type();
@@ -1057,16 +1146,33 @@ void CallManager::OnBranchResponse(const CallPtr& call, Branch* b, const Message
       CompleteTransfer(call, b, response);
       return;
     }
-    call->a_final = 200;
     if (call->originated) {
+      call->a_final = 200;
       ConnectOriginator(call, b);
+    } else if (call->media && !response.body().empty()) {
+      // The caller gets the answer as media wrote it; until then the call is answered but the
+      // caller's INVITE still waits (ending meanwhile answers it with an error, not a BYE).
+      b->sdp_sent = call->media_offer;
+      std::weak_ptr<Call> weak = call;
+      MediaAnswer(call, call->a_leg_id, b->leg_id, std::string(response.body()),
+                  response.source_ip(),
+                  [this, weak,
+                   type = std::string(response.content_type())](absl::StatusOr<std::string> sdp) {
+                    CallPtr c = weak.lock();
+                    if (c == nullptr || c->ended) return;
+                    if (!sdp.ok()) {
+                      spdlog::warn("sip: call {}: media cannot anchor the answer: {}", c->id,
+                                   std::string(sdp.status().message()));
+                      End(c, cv1::HANGUP_CAUSE_NETWORK_FAILURE, cv1::HANGUP_PARTY_SYSTEM,
+                          MediaFailureCode(sdp.status()), "MEDIA_FAILED");
+                      return;
+                    }
+                    c->a_sdp_sent = *sdp;
+                    AnswerCaller(c, type, ToCaller(*c, *sdp));
+                  });
     } else {
-      call->invite->Reply(200, "OK",
-                          {.headers = SessionTimerHeaders(*call),
-                           .contact = stack_.ContactFor(call->a_transport == "tcp" ? "tcp" : "udp"),
-                           .content_type = response.body().empty() ? "" : response.content_type(),
-                           .body = ToCaller(*call, response.body())});
-      ArmSessionTimer(call);
+      AnswerCaller(call, response.body().empty() ? "" : std::string(response.content_type()),
+                   ToCaller(*call, response.body()));
     }
     std::weak_ptr<Call> weak = call;
     call->max_timer = stack_.After(call->max_duration, [this, weak] {
@@ -1082,6 +1188,17 @@ void CallManager::OnBranchResponse(const CallPtr& call, Branch* b, const Message
     return;
   }
   BranchFailed(call, b, code);
+}
+
+void CallManager::AnswerCaller(const CallPtr& call, const std::string& content_type,
+                               std::string body) {
+  call->a_final = 200;
+  call->invite->Reply(200, "OK",
+                      {.headers = SessionTimerHeaders(*call),
+                       .contact = stack_.ContactFor(call->a_transport == "tcp" ? "tcp" : "udp"),
+                       .content_type = content_type,
+                       .body = std::move(body)});
+  ArmSessionTimer(call);
 }
 
 void CallManager::BranchFailed(const CallPtr& call, Branch* b, int code) {
@@ -1294,6 +1411,52 @@ void CallManager::Relay(const CallPtr& call, bool from_caller, ServerTransaction
     tx->Reply(491, "Request Pending");
     return;
   }
+  const Message& req = tx->request();
+  const std::string_view method = req.method();
+  call->pending_in.push_back(tx);
+  Branch* target = call->answered;
+  // Session descriptions (INVITE, UPDATE; not INFO bodies) are the sender's, restamped per leg.
+  const bool sdp = (method == "INVITE" || method == "UPDATE") && req.content_type() == kSdp;
+  std::string body(req.body());
+  // An offerless re-INVITE gets its offer in the 2xx and its answer in the ACK, which is not
+  // relayed through media: the call's media goes end to end from here on.
+  if (call->media && method == "INVITE" && body.empty()) Unanchor(call);
+  if (call->media && sdp && !body.empty()) {
+    // The offer through media first; the other leg gets media's description.
+    std::weak_ptr<Call> weak = call;
+    std::weak_ptr<ServerTransaction> weak_tx = tx;
+    MediaOffer(
+        call, from_caller ? call->a_leg_id : target->leg_id, std::move(body), req.source_ip(),
+        [this, weak, weak_tx, from_caller, target](absl::StatusOr<std::string> anchored) {
+          CallPtr c = weak.lock();
+          ServerTransactionPtr in = weak_tx.lock();
+          if (c == nullptr || in == nullptr || c->ended) return;  // End() answered it
+          if (c->answered != target || !anchored.ok()) {
+            // A transfer replaced the other leg meanwhile, or media refused the offer:
+            // the session stays as it was (RFC 3261 section 14.1).
+            std::erase(c->pending_in, in);
+            if (anchored.ok()) {
+              in->Reply(491, "Request Pending");
+            } else {
+              spdlog::info("sip: call {}: media refused a re-offer: {}", c->id,
+                           std::string(anchored.status().message()));
+              in->Reply(MediaFailureCode(anchored.status()));
+            }
+            return;
+          }
+          (from_caller ? target->sdp_sent : c->a_sdp_sent) = *anchored;
+          ForwardRelayed(c, from_caller, in,
+                         from_caller ? ToBranch(*target, *anchored) : ToCaller(*c, *anchored),
+                         /*anchored=*/true);
+        });
+    return;
+  }
+  if (sdp && !body.empty()) body = from_caller ? ToBranch(*target, body) : ToCaller(*call, body);
+  ForwardRelayed(call, from_caller, std::move(tx), std::move(body), /*anchored=*/false);
+}
+
+void CallManager::ForwardRelayed(const CallPtr& call, bool from_caller, ServerTransactionPtr tx,
+                                 std::string body, bool anchored) {
   Dialog& other = from_caller ? *call->answered->dialog : *call->a_dialog;
   const Message& req = tx->request();
   const std::string method(req.method());
@@ -1303,15 +1466,10 @@ void CallManager::Relay(const CallPtr& call, bool from_caller, ServerTransaction
     if (!v.empty()) headers.push_back({name, v});
   }
   const bool tcp = !from_caller ? call->a_transport == "tcp" : false;
-  call->pending_in.push_back(tx);
   std::weak_ptr<Call> weak = call;
   std::weak_ptr<ServerTransaction> weak_tx = tx;
   DialogPtr other_dialog = from_caller ? call->answered->dialog : call->a_dialog;
   Branch* target = call->answered;
-  // Session descriptions (INVITE, UPDATE; not INFO bodies) are the sender's, restamped per leg.
-  const bool sdp = (method == "INVITE" || method == "UPDATE") && req.content_type() == kSdp;
-  std::string body(req.body());
-  if (sdp && !body.empty()) body = from_caller ? ToBranch(*target, body) : ToCaller(*call, body);
   auto sent = other.Send(
       {.method = method,
        .headers = std::move(headers),
@@ -1319,7 +1477,8 @@ void CallManager::Relay(const CallPtr& call, bool from_caller, ServerTransaction
            method == "INVITE" || method == "UPDATE" ? stack_.ContactFor(tcp ? "tcp" : "udp") : "",
        .content_type = req.body().empty() ? "" : req.content_type(),
        .body = std::move(body)},
-      [this, weak, weak_tx, other_dialog, method, from_caller, target](const Message& response) {
+      [this, weak, weak_tx, other_dialog, method, from_caller, target,
+       anchored](const Message& response) {
         auto c = weak.lock();
         if (method == "INVITE" && response.status() >= 200 && response.status() < 300) {
           other_dialog->Ack(response);
@@ -1328,6 +1487,10 @@ void CallManager::Relay(const CallPtr& call, bool from_caller, ServerTransaction
         if (c == nullptr || in == nullptr || response.status() < 200) return;
         std::string answer(response.body());
         const bool ok = response.status() < 300;
+        RelayedAnswer relayed{
+            .status = response.status(),
+            .phrase = std::string(response.phrase()),
+            .content_type = answer.empty() ? "" : std::string(response.content_type())};
         if (ok && (method == "INVITE" || method == "UPDATE")) {
           // Both sides' current descriptions, for later transfers and holds.
           const std::string offer(in->request().body());
@@ -1336,35 +1499,36 @@ void CallManager::Relay(const CallPtr& call, bool from_caller, ServerTransaction
           if (!offer.empty() && in->request().content_type() == kSdp) requester = offer;
           if (!answer.empty() && response.content_type() == kSdp) {
             answerer = answer;
+            if (anchored && c->media && c->answered == target) {
+              // The answer through media, then to the requester; if media fails now, the
+              // other leg has the new session and this one cannot: the call is over.
+              MediaAnswer(c, from_caller ? c->a_leg_id : target->leg_id,
+                          from_caller ? target->leg_id : c->a_leg_id, std::move(answer),
+                          response.source_ip(),
+                          [this, weak, weak_tx, from_caller, target,
+                           relayed = std::move(relayed)](absl::StatusOr<std::string> sdp) mutable {
+                            CallPtr cc = weak.lock();
+                            ServerTransactionPtr tx_in = weak_tx.lock();
+                            if (cc == nullptr || tx_in == nullptr || cc->ended) return;
+                            if (!sdp.ok()) {
+                              spdlog::warn("sip: call {}: media cannot anchor a re-answer: {}",
+                                           cc->id, std::string(sdp.status().message()));
+                              End(cc, cv1::HANGUP_CAUSE_NETWORK_FAILURE, cv1::HANGUP_PARTY_SYSTEM,
+                                  0, "MEDIA_FAILED");
+                              return;
+                            }
+                            (from_caller ? cc->a_sdp_sent : target->sdp_sent) = *sdp;
+                            relayed.body =
+                                from_caller ? ToCaller(*cc, *sdp) : ToBranch(*target, *sdp);
+                            ReplyRelayed(cc, from_caller, tx_in, std::move(relayed));
+                          });
+              return;
+            }
             answer = from_caller ? ToCaller(*c, answer) : ToBranch(*target, answer);
           }
         }
-        // A caller's refresh is answered with the session interval (RFC 4028 §9).
-        const bool refresh = from_caller && ok && (method == "INVITE" || method == "UPDATE");
-        in->Reply(response.status(), response.phrase(),
-                  {.headers = refresh ? SessionTimerHeaders(*c) : std::vector<Header>{},
-                   .contact = method == "INVITE" || method == "UPDATE"
-                                  ? stack_.ContactFor(c->a_transport == "tcp" ? "tcp" : "udp")
-                                  : "",
-                   .content_type = response.body().empty() ? "" : response.content_type(),
-                   .body = std::move(answer)});
-        std::erase(c->pending_in, in);
-        // Hold and resume show on the live state: a=sendonly / a=inactive from the holder.
-        if (method == "INVITE") {
-          const std::string offer(in->request().body());
-          const bool held = IsHold(offer);
-          const cv1::CallState next = held ? cv1::CALL_STATE_HELD : cv1::CALL_STATE_ANSWERED;
-          if (next != c->state && response.status() < 300) {
-            c->state = next;
-            cv1::Event e =
-                NewEvent(*c, held ? cv1::EVENT_TYPE_CALL_HELD : cv1::EVENT_TYPE_CALL_RESUMED);
-            if (held)
-              e.mutable_call()->mutable_held();
-            else
-              e.mutable_call()->mutable_resumed();
-            Publish(c, {e});
-          }
-        }
+        relayed.body = std::move(answer);
+        ReplyRelayed(c, from_caller, in, std::move(relayed));
       });
   if (!sent.ok()) {
     std::erase(call->pending_in, tx);
@@ -1372,6 +1536,37 @@ void CallManager::Relay(const CallPtr& call, bool from_caller, ServerTransaction
     return;
   }
   (from_caller ? call->answered->other : call->a_requests).push_back(*sent);
+}
+
+void CallManager::ReplyRelayed(const CallPtr& c, bool from_caller, const ServerTransactionPtr& in,
+                               RelayedAnswer answer) {
+  const std::string_view method = in->request().method();
+  const bool ok = answer.status < 300;
+  // A caller's refresh is answered with the session interval (RFC 4028 §9).
+  const bool refresh = from_caller && ok && (method == "INVITE" || method == "UPDATE");
+  in->Reply(answer.status, answer.phrase,
+            {.headers = refresh ? SessionTimerHeaders(*c) : std::vector<Header>{},
+             .contact = method == "INVITE" || method == "UPDATE"
+                            ? stack_.ContactFor(c->a_transport == "tcp" ? "tcp" : "udp")
+                            : "",
+             .content_type = answer.content_type,
+             .body = std::move(answer.body)});
+  std::erase(c->pending_in, in);
+  // Hold and resume show on the live state: a=sendonly / a=inactive from the holder.
+  if (method == "INVITE") {
+    const std::string offer(in->request().body());
+    const bool held = IsHold(offer);
+    const cv1::CallState next = held ? cv1::CALL_STATE_HELD : cv1::CALL_STATE_ANSWERED;
+    if (next != c->state && ok) {
+      c->state = next;
+      cv1::Event e = NewEvent(*c, held ? cv1::EVENT_TYPE_CALL_HELD : cv1::EVENT_TYPE_CALL_RESUMED);
+      if (held)
+        e.mutable_call()->mutable_held();
+      else
+        e.mutable_call()->mutable_resumed();
+      Publish(c, {e});
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1503,6 +1698,7 @@ void CallManager::CompleteTransfer(const CallPtr& call, Branch* target, const Me
   // The target's 2xx carries its offer: the caller gets it in a re-INVITE, and the caller's answer
   // goes to the target in our ACK (third-party call control, RFC 3725 flow I).
   const Message offer = answer;
+  Unanchor(call);  // not anchored yet: the caller and the target talk end to end
   std::weak_ptr<Call> weak = call;
   auto sent = call->a_dialog->Send(
       {.method = "INVITE",
@@ -1559,6 +1755,129 @@ void CallManager::RetireTransferor(const CallPtr& call) {
         auto bye = transferor->dialog->Send({.method = "BYE"}, nullptr);
         if (bye.ok()) transferor->other.push_back(*bye);
       }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Anchored media
+
+void CallManager::Media(const CallPtr& call, absl::AnyInvocable<absl::StatusOr<std::string>()> rpc,
+                        MediaThen then) {
+  call->media_steps.push_back({.rpc = std::move(rpc), .then = std::move(then)});
+  if (!call->media_busy) NextMediaStep(call->id);
+}
+
+void CallManager::NextMediaStep(const std::string& call_id) {
+  // Ended calls are still found while they linger: their last step releases the session.
+  auto it = calls_.find(call_id);
+  if (it == calls_.end()) return;
+  Call& call = *it->second;
+  call.media_busy = !call.media_steps.empty();
+  if (!call.media_busy) return;
+  auto step = std::make_shared<MediaStep>(std::move(call.media_steps.front()));
+  call.media_steps.pop_front();
+  std::weak_ptr<bool> alive = alive_;
+  const bool queued = executor_.TrySubmit([this, alive, call_id, step] {
+    absl::StatusOr<std::string> result = step->rpc();
+    if (alive.expired()) return;
+    stack_.Post([this, alive, call_id, step, result = std::move(result)]() mutable {
+      if (alive.expired()) return;
+      step->then(std::move(result));
+      NextMediaStep(call_id);
+    });
+  });
+  if (!queued) {
+    step->then(absl::UnavailableError("sip: every worker is busy; media was not asked"));
+    NextMediaStep(call_id);
+  }
+}
+
+// A description through media: `rpc` (ProcessOffer or ProcessAnswer) returns media's version.
+template <typename Request, typename Response>
+void CallManager::MediaRewrite(const CallPtr& call, Request req,
+                               absl::StatusOr<Response> (SipPeers::*rpc)(const Request&),
+                               MediaThen then) {
+  Media(
+      call,
+      [this, req = std::move(req), rpc]() -> absl::StatusOr<std::string> {
+        SB_ASSIGN_OR_RETURN(Response resp, (peers_.*rpc)(req));
+        return std::move(*resp.mutable_sdp());
+      },
+      std::move(then));
+}
+
+void CallManager::MediaOffer(const CallPtr& call, const std::string& from_tag, std::string sdp,
+                             const std::string& signalling_ip, MediaThen then) {
+  mv1::ProcessOfferRequest req;
+  req.set_call_id(call->id);
+  req.set_tenant_id(call->tenant_id);
+  req.set_from_tag(from_tag);
+  req.set_sdp(std::move(sdp));
+  req.mutable_options()->set_signalling_address(signalling_ip);
+  MediaRewrite(call, std::move(req), &SipPeers::ProcessOffer, std::move(then));
+}
+
+void CallManager::MediaAnswer(const CallPtr& call, const std::string& from_tag,
+                              const std::string& to_tag, std::string sdp,
+                              const std::string& signalling_ip, MediaThen then) {
+  mv1::ProcessAnswerRequest req;
+  req.set_call_id(call->id);
+  req.set_from_tag(from_tag);
+  req.set_to_tag(to_tag);
+  req.set_sdp(std::move(sdp));
+  req.mutable_options()->set_signalling_address(signalling_ip);
+  MediaRewrite(call, std::move(req), &SipPeers::ProcessAnswer, std::move(then));
+}
+
+void CallManager::Unanchor(const CallPtr& call) {
+  if (!call->media) return;
+  call->media = false;
+  mv1::DeleteSessionRequest req;
+  req.set_call_id(call->id);
+  // Late retransmissions of what was relayed still find their ports for a few seconds.
+  req.mutable_delay()->set_seconds(5);
+  Media(
+      call,
+      [this, req = std::move(req)]() -> absl::StatusOr<std::string> {
+        SB_RETURN_IF_ERROR(peers_.DeleteMediaSession(req));
+        return std::string();
+      },
+      [id = call->id](absl::StatusOr<std::string> done) {
+        if (!done.ok()) {
+          spdlog::warn("sip: call {}: releasing its media session failed: {}", id,
+                       std::string(done.status().message()));
+        }
+      });
+}
+
+int CallManager::MediaFailureCode(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+      return 488;
+    default:
+      return 503;
+  }
+}
+
+void CallManager::OnMediaEvent(const mv1::MediaEvent& event) {
+  if (!event.has_rtp_timeout()) return;
+  CallPtr call = Find(event.call_id());
+  if (call == nullptr || !call->media) {
+    // Not ours (any more): a session media still holds for nothing.
+    auto it = calls_.find(event.call_id());
+    if (it != calls_.end() && it->second->media_busy) return;  // its release is on its way
+    const bool queued = executor_.TrySubmit([this, id = event.call_id()] {
+      mv1::DeleteSessionRequest release;
+      release.set_call_id(id);
+      (void)peers_.DeleteMediaSession(release);
+    });
+    (void)queued;
+    return;
+  }
+  spdlog::info("sip: call {}: no RTP from leg {} for {}s; hanging up", call->id, event.tag(),
+               event.rtp_timeout().silent_for().seconds());
+  End(call, cv1::HANGUP_CAUSE_MEDIA_TIMEOUT, cv1::HANGUP_PARTY_SYSTEM,
+      call->answered != nullptr ? 0 : 408, "MEDIA_TIMEOUT");
 }
 
 std::string CallManager::ToCaller(Call& call, std::string_view sdp) const {
@@ -1641,6 +1960,9 @@ Branch* ConsultationPeer(const Call& consult, const std::string& by_user) {
 
 void CallManager::StartJoin(const CallPtr& call, Branch* b, const CallPtr& consult) {
   Branch* peer = ConsultationPeer(*consult, b->target.agent_user_id());
+  // Not anchored yet: the caller and the target will talk end to end.
+  Unanchor(call);
+  Unanchor(consult);
   // Until the media is re-wired the agent's leg is set aside: its BYE (some phones hang up at
   // once) does not end the call, and requests from the caller wait (491).
   call->transferor = b;
@@ -1888,37 +2210,56 @@ absl::StatusOr<v1::ActiveCall> CallManager::SetHold(const std::string& call_id,
     return absl::AbortedError(
         "the previous hold or resume is still being negotiated with the phones; try again");
   }
-  // Without a media server there is no music: both sides stop sending (a=inactive) and get
-  // their own directions back on resume. Each side sees the other's description, restamped.
+  // There is no music yet: both sides stop sending (a=inactive) and get their own directions
+  // back on resume. Each side sees the description it has (media's, when anchored: the ports
+  // stay) or the other side's (end to end), restamped; the phones' answers go to media as their
+  // legs' new descriptions, so that silence on hold is no RTP timeout.
+  if (call->media && (call->a_sdp_sent.empty() || answered->sdp_sent.empty())) Unanchor(call);
+  const bool anchored = call->media;
   const std::string direction = hold ? "inactive" : "sendrecv";
-  const std::string to_caller = WithDirection(answered->sdp, direction);
-  const std::string to_target = WithDirection(call->offer, direction);
-  auto reinvite = [this, weak = std::weak_ptr<Call>(call)](
-                      DialogPtr dialog, std::string transport, std::string content_type,
+  const std::string to_caller =
+      WithDirection(anchored ? call->a_sdp_sent : answered->sdp, direction);
+  const std::string to_target =
+      WithDirection(anchored ? answered->sdp_sent : call->offer, direction);
+  auto reinvite = [this, weak = std::weak_ptr<Call>(call), anchored](
+                      DialogPtr dialog, std::string tag, std::string transport,
+                      std::string content_type,
                       std::string body) -> absl::StatusOr<ClientTransactionPtr> {
-    auto sent =
-        dialog->Send({.method = "INVITE",
-                      .contact = stack_.ContactFor(transport),
-                      .content_type = std::move(content_type),
-                      .body = std::move(body)},
-                     [dialog, weak](const Message& response) {
-                       if (response.status() < 200) return;
-                       if (CallPtr c = weak.lock()) --c->own_reinvites;
-                       if (response.status() < 300) {
-                         dialog->Ack(response);
-                       } else {
-                         spdlog::info("sip: hold/resume re-INVITE refused: {}", response.status());
+    auto sent = dialog->Send(
+        {.method = "INVITE",
+         .contact = stack_.ContactFor(transport),
+         .content_type = std::move(content_type),
+         .body = std::move(body)},
+        [this, dialog, weak, anchored, tag](const Message& response) {
+          if (response.status() < 200) return;
+          CallPtr c = weak.lock();
+          if (c != nullptr) --c->own_reinvites;
+          if (response.status() >= 300) {
+            spdlog::info("sip: hold/resume re-INVITE refused: {}", response.status());
+            return;
+          }
+          dialog->Ack(response);
+          if (c == nullptr || c->ended || !anchored || !c->media || response.body().empty()) {
+            return;
+          }
+          MediaOffer(c, tag, std::string(response.body()), response.source_ip(),
+                     [id = c->id](absl::StatusOr<std::string> done) {
+                       if (!done.ok()) {
+                         spdlog::warn("sip: call {}: media did not take a held description: {}", id,
+                                      std::string(done.status().message()));
                        }
                      });
+        });
     if (sent.ok()) {
       if (CallPtr c = weak.lock()) ++c->own_reinvites;
     }
     return sent;
   };
-  auto a = reinvite(call->a_dialog, call->a_transport == "tcp" ? "tcp" : "udp", answered->sdp_type,
-                    ToCaller(*call, to_caller));
+  auto a = reinvite(call->a_dialog, call->a_leg_id, call->a_transport == "tcp" ? "tcp" : "udp",
+                    answered->sdp_type, ToCaller(*call, to_caller));
   if (a.ok()) call->a_requests.push_back(*a);
-  auto b = reinvite(answered->dialog, "udp", call->offer_type, ToBranch(*answered, to_target));
+  auto b = reinvite(answered->dialog, answered->leg_id, "udp", call->offer_type,
+                    ToBranch(*answered, to_target));
   if (b.ok()) answered->other.push_back(*b);
   if (!a.ok() || !b.ok()) return absl::InternalError("cannot send the re-INVITEs");
   call->state = hold ? cv1::CALL_STATE_HELD : cv1::CALL_STATE_ANSWERED;
@@ -2248,6 +2589,7 @@ void CallManager::End(const CallPtr& call, cv1::HangupCause cause, cv1::HangupPa
   call->max_timer.reset();
   call->session_timer.reset();
   for (auto& ts : call->targets) ts.delay.reset();
+  Unanchor(call);
 
   if (!call->tenant_id.empty()) {
     cv1::Event ended = NewEvent(*call, cv1::EVENT_TYPE_CALL_ENDED);

@@ -19,12 +19,24 @@
 // live state and events, blind transfer by REFER from the agent's phone (the target rung without
 // SDP, its offer handed to the caller in a re-INVITE: RFC 3725; NOTIFY sipfrag progress), attended
 // transfer (REFER with Replaces naming the agent's consultation call on this node: the target's
-// leg joins the call). Not yet: originate, session timers.
+// leg joins the call), click-to-call, session timers (RFC 4028, the caller as refresher).
+//
+// Anchored media (issue #6, CallManagerOptions::anchor_media): the caller's offer goes to media
+// with routing's question, on the same worker, and every branch gets media's rewrite; answers
+// (183, 200), relayed re-INVITEs and UPDATEs, and the console's hold and resume go through media
+// before they reach the other leg, one operation of a call at a time and in order (MediaStep).
+// A media failure refuses a new call (488 for a description media cannot anchor, 503 when media
+// is unavailable) and ends an answered one; an RTP timeout from media ends the call
+// (MEDIA_TIMEOUT). Transfers, click-to-call and delayed-offer calls are not anchored yet: a
+// transfer hands the descriptions end to end and releases the call's media session.
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "libs/common/bounded_executor.h"
 #include "libs/common/clock.h"
@@ -62,6 +74,9 @@ struct CallManagerOptions {
   // Shortest session interval a caller may ask for (RFC 4028 Min-SE; shorter: 422). The RFC's
   // floor is 90 s; tests set less.
   absl::Duration min_session_expires = absl::Seconds(90);
+  // Anchored media: each call's descriptions go through the media service (SipPeers'
+  // ProcessOffer/ProcessAnswer), so its audio flows through media's relay.
+  bool anchor_media = true;
 };
 
 struct Call;
@@ -105,6 +120,8 @@ class CallManager {
   // Starts a click-to-call and returns its call id; the call goes on by itself (events tell how).
   // Loop thread.
   absl::StatusOr<std::string> Originate(OriginateRequest request);
+  // An event from the media service (RtpTimeout: the call is over). Loop thread.
+  void OnMediaEvent(const mv1::MediaEvent& event);
   // Loop thread.
   size_t active_calls() const { return calls_.size() - lingering_; }
   // This node's admission state (GetOverloadStatus, the node's heartbeat). Loop thread.
@@ -132,7 +149,7 @@ class CallManager {
   void RoutingAnswered(absl::Time since);
   void Refuse(const std::string& call_id, const SipAnswer& refusal);
   void Routed(const std::string& call_id, absl::StatusOr<rv1::RouteCallResponse> routed,
-              Origin origin);
+              Origin origin, std::optional<absl::StatusOr<std::string>> media_offer);
   void Apply(const CallPtr& call, const rv1::RoutingInstruction& instruction);
   void StartStep(const CallPtr& call, size_t step);
   void LaunchTarget(const CallPtr& call, size_t target_index);
@@ -143,6 +160,8 @@ class CallManager {
                   const std::string& next_hop, const std::string& to, bool mobile);
   void OnBranchResponse(const CallPtr& call, Branch* branch, const Message& response);
   void BranchFailed(const CallPtr& call, Branch* branch, int code);
+  // The caller's 200 (with the session timer's headers, and the timer armed).
+  void AnswerCaller(const CallPtr& call, const std::string& content_type, std::string body);
   void CheckStep(const CallPtr& call);
   void StepOver(const CallPtr& call);
   void RingPlanFailed(const CallPtr& call);
@@ -160,6 +179,18 @@ class CallManager {
   std::vector<Header> SessionTimerHeaders(const Call& call) const;
   void ArmSessionTimer(const CallPtr& call);
   void Relay(const CallPtr& call, bool from_caller, ServerTransactionPtr tx);
+  // Relay's two halves: the request to the other leg (its description `body` ready, through media
+  // when `anchored`), and the other leg's final answer back to the requester.
+  struct RelayedAnswer {
+    int status = 0;
+    std::string phrase;
+    std::string content_type;
+    std::string body;
+  };
+  void ForwardRelayed(const CallPtr& call, bool from_caller, ServerTransactionPtr tx,
+                      std::string body, bool anchored);
+  void ReplyRelayed(const CallPtr& call, bool from_caller, const ServerTransactionPtr& in,
+                    RelayedAnswer answer);
   void OnRefer(const CallPtr& call, Branch* agent, ServerTransactionPtr tx);
   void NotifyTransferor(const CallPtr& call, Branch* transferor, int status, bool final);
   void CompleteTransfer(const CallPtr& call, Branch* target, const Message& answer);
@@ -179,6 +210,25 @@ class CallManager {
   // target's current description.
   void JoinConsultation(const CallPtr& call, const CallPtr& consult, Branch* peer,
                         const std::string& sdp_type, const std::string& sdp);
+  // Anchored media. Media(): queues a step after the call's earlier ones. MediaOffer/MediaAnswer:
+  // `sdp` from leg `from_tag` (its SIP messages from `signalling_ip`) to media; `then` gets the
+  // description for the other leg. Unanchor(): the call's media session is released (now, or
+  // after the steps queued) and descriptions go end to end from here on.
+  using MediaThen = absl::AnyInvocable<void(absl::StatusOr<std::string>)>;
+  void Media(const CallPtr& call, absl::AnyInvocable<absl::StatusOr<std::string>()> rpc,
+             MediaThen then);
+  void NextMediaStep(const std::string& call_id);
+  void MediaOffer(const CallPtr& call, const std::string& from_tag, std::string sdp,
+                  const std::string& signalling_ip, MediaThen then);
+  void MediaAnswer(const CallPtr& call, const std::string& from_tag, const std::string& to_tag,
+                   std::string sdp, const std::string& signalling_ip, MediaThen then);
+  template <typename Request, typename Response>
+  void MediaRewrite(const CallPtr& call, Request req,
+                    absl::StatusOr<Response> (SipPeers::*rpc)(const Request&), MediaThen then);
+  void Unanchor(const CallPtr& call);
+  // The SIP answer to a media failure on an offer: 488 for a description media cannot anchor,
+  // 503 when it is unavailable.
+  static int MediaFailureCode(const absl::Status& status);
   // A description for one leg, with our o= line for it (libs/sip/sdp.h).
   std::string ToCaller(Call& call, std::string_view sdp) const;
   std::string ToBranch(Branch& branch, std::string_view sdp) const;

@@ -49,10 +49,12 @@ struct GrpcSipPeers::AsyncReport {
 };
 
 GrpcSipPeers::GrpcSipPeers(auth::ChannelFactory identity, auth::ChannelFactory org,
-                           auth::ChannelFactory routing, const Clock& clock, Options options)
+                           auth::ChannelFactory routing, auth::ChannelFactory media,
+                           const Clock& clock, Options options)
     : identity_channel_(std::move(identity)),
       org_channel_(std::move(org)),
       routing_channel_(std::move(routing)),
+      media_channel_(std::move(media)),
       clock_(clock),
       options_(std::move(options)) {
   reporter_ = std::thread([this] {
@@ -62,7 +64,10 @@ GrpcSipPeers::GrpcSipPeers(auth::ChannelFactory identity, auth::ChannelFactory o
 }
 
 // The reports' callbacks use this object.
-GrpcSipPeers::~GrpcSipPeers() { StopReports(); }
+GrpcSipPeers::~GrpcSipPeers() {
+  StopMediaEvents();
+  StopReports();
+}
 
 void GrpcSipPeers::StopReports() {
   {
@@ -153,6 +158,12 @@ rv1::RoutingService::Stub& GrpcSipPeers::Routing() {
   return *routing_;
 }
 
+mv1::MediaService::Stub& GrpcSipPeers::Media() {
+  absl::MutexLock lock(&stubs_mu_);
+  if (media_ == nullptr) media_ = mv1::MediaService::NewStub(media_channel_());
+  return *media_;
+}
+
 absl::StatusOr<SipDigest> GrpcSipPeers::GetSipDigest(const std::string& realm,
                                                      const std::string& username) {
   // Identity keeps only UTF-8 names: other octets (a scanner's junk) name nobody.
@@ -241,6 +252,86 @@ absl::StatusOr<rv1::ReportCallEventResponse> GrpcSipPeers::ReportCallEvent(
     return PeerError(s, "routing", "ReportCallEvent");
   }
   return resp;
+}
+
+absl::StatusOr<mv1::ProcessOfferResponse> GrpcSipPeers::ProcessOffer(
+    const mv1::ProcessOfferRequest& req) {
+  mv1::ProcessOfferResponse resp;
+  auto context = Context(req.tenant_id());
+  if (grpc::Status s = Media().ProcessOffer(context.get(), req, &resp); !s.ok()) {
+    return PeerError(s, "media", "ProcessOffer");
+  }
+  return resp;
+}
+
+absl::StatusOr<mv1::ProcessAnswerResponse> GrpcSipPeers::ProcessAnswer(
+    const mv1::ProcessAnswerRequest& req) {
+  mv1::ProcessAnswerResponse resp;
+  auto context = Context();
+  if (grpc::Status s = Media().ProcessAnswer(context.get(), req, &resp); !s.ok()) {
+    return PeerError(s, "media", "ProcessAnswer");
+  }
+  return resp;
+}
+
+absl::Status GrpcSipPeers::DeleteMediaSession(const mv1::DeleteSessionRequest& req) {
+  mv1::DeleteSessionResponse resp;
+  auto context = Context();
+  if (grpc::Status s = Media().DeleteSession(context.get(), req, &resp); !s.ok()) {
+    return PeerError(s, "media", "DeleteSession");
+  }
+  return absl::OkStatus();
+}
+
+void GrpcSipPeers::WatchMediaEvents(std::function<void(const mv1::MediaEvent&)> on_event) {
+  StopMediaEvents();
+  {
+    absl::MutexLock lock(&watch_mu_);
+    watch_stopped_ = false;
+  }
+  watcher_ = std::thread([this, on_event = std::move(on_event)] {
+    pthread_setname_np(pthread_self(), "sip-media-evts");
+    absl::Duration pause = absl::Milliseconds(100);
+    for (;;) {
+      grpc::ClientContext context;
+      context.AddMetadata(auth::kInternalTokenHeader, options_.internal_token);
+      {
+        absl::MutexLock lock(&watch_mu_);
+        if (watch_stopped_) return;
+        watch_context_ = &context;
+      }
+      mv1::StreamMediaEventsRequest request;  // every call on the node
+      auto reader = Media().StreamMediaEvents(&context, request);
+      mv1::MediaEvent event;
+      bool received = false;
+      while (reader->Read(&event)) {
+        received = true;
+        on_event(event);
+      }
+      const grpc::Status s = reader->Finish();
+      absl::MutexLock lock(&watch_mu_);
+      watch_context_ = nullptr;
+      if (watch_stopped_) return;
+      if (received) pause = absl::Milliseconds(100);
+      spdlog::log(pause > absl::Seconds(1) ? spdlog::level::debug : spdlog::level::warn,
+                  "sip: media event stream ended ({}); opening it again in {}",
+                  std::string(PeerError(s, "media", "StreamMediaEvents").message()),
+                  absl::FormatDuration(pause));
+      // Woken early by StopMediaEvents.
+      watch_mu_.AwaitWithTimeout(absl::Condition(&watch_stopped_), pause);
+      if (watch_stopped_) return;
+      pause = std::min(pause * 2, absl::Seconds(5));
+    }
+  });
+}
+
+void GrpcSipPeers::StopMediaEvents() {
+  {
+    absl::MutexLock lock(&watch_mu_);
+    watch_stopped_ = true;
+    if (watch_context_ != nullptr) watch_context_->TryCancel();
+  }
+  if (watcher_.joinable()) watcher_.join();
 }
 
 void GrpcSipPeers::ReportCallEventAsync(rv1::ReportCallEventRequest req) {

@@ -1,12 +1,14 @@
 #pragma once
 
-// SipPeers: what the sip service asks of other services (identity, org, routing). Blocking calls,
-// made from sip's worker threads, never from a SIP loop — except ReportCallEventAsync, which never
-// blocks. Behind an interface so that the B2BUA and the registrar can be tested against fakes;
-// GrpcSipPeers is the real one. Implementations are thread-safe.
+// SipPeers: what the sip service asks of other services (identity, org, routing, media). Blocking
+// calls, made from sip's worker threads, never from a SIP loop — except ReportCallEventAsync,
+// which never blocks, and WatchMediaEvents, which has its own thread. Behind an interface so that
+// the B2BUA and the registrar can be tested against fakes; GrpcSipPeers is the real one.
+// Implementations are thread-safe.
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <optional>
@@ -21,6 +23,7 @@
 #include "libs/common/clock.h"
 #include "libs/common/expiring_cache.h"
 #include "switchboard/identity/v1/identity_service.grpc.pb.h"
+#include "switchboard/media/v1/media_service.grpc.pb.h"
 #include "switchboard/org/v1/org_service.grpc.pb.h"
 #include "switchboard/routing/v1/routing_service.grpc.pb.h"
 
@@ -28,6 +31,7 @@ namespace sb::sip {
 
 namespace rv1 = ::switchboard::routing::v1;
 namespace ov1 = ::switchboard::org::v1;
+namespace mv1 = ::switchboard::media::v1;
 
 // The digest credential behind a SIP username in a realm (a tenant's SIP domain).
 struct SipDigest {
@@ -66,6 +70,19 @@ class SipPeers {
   // logged at debug), and when too many reports are already in flight the report is dropped at
   // once (logged and counted).
   virtual void ReportCallEventAsync(rv1::ReportCallEventRequest req) = 0;
+
+  // Anchored media (issue #6): each session description a leg sends goes to media, and the other
+  // leg gets the one media returns, which names media's ports.
+  virtual absl::StatusOr<mv1::ProcessOfferResponse> ProcessOffer(
+      const mv1::ProcessOfferRequest& req) = 0;
+  virtual absl::StatusOr<mv1::ProcessAnswerResponse> ProcessAnswer(
+      const mv1::ProcessAnswerRequest& req) = 0;
+  virtual absl::Status DeleteMediaSession(const mv1::DeleteSessionRequest& req) = 0;
+  // Media's events for every call (RTP timeouts, ...) go to `on_event`, on a thread of the
+  // peers' own, from now until StopMediaEvents(); a broken stream is opened again (a media
+  // restart), after a pause that grows to a few seconds while it keeps failing.
+  virtual void WatchMediaEvents(std::function<void(const mv1::MediaEvent&)> on_event) = 0;
+  virtual void StopMediaEvents() = 0;
 };
 
 // Over gRPC with the internal credential and a deadline on every call. Digest credentials,
@@ -86,7 +103,8 @@ class GrpcSipPeers final : public SipPeers {
     int max_reports_in_flight = 1024;
   };
   GrpcSipPeers(auth::ChannelFactory identity, auth::ChannelFactory org,
-               auth::ChannelFactory routing, const Clock& clock, Options options);
+               auth::ChannelFactory routing, auth::ChannelFactory media, const Clock& clock,
+               Options options);
   ~GrpcSipPeers() override;
 
   absl::StatusOr<SipDigest> GetSipDigest(const std::string& realm,
@@ -101,6 +119,13 @@ class GrpcSipPeers final : public SipPeers {
   absl::StatusOr<rv1::ReportCallEventResponse> ReportCallEvent(
       const rv1::ReportCallEventRequest& req) override;
   void ReportCallEventAsync(rv1::ReportCallEventRequest req) override;
+  absl::StatusOr<mv1::ProcessOfferResponse> ProcessOffer(
+      const mv1::ProcessOfferRequest& req) override;
+  absl::StatusOr<mv1::ProcessAnswerResponse> ProcessAnswer(
+      const mv1::ProcessAnswerRequest& req) override;
+  absl::Status DeleteMediaSession(const mv1::DeleteSessionRequest& req) override;
+  void WatchMediaEvents(std::function<void(const mv1::MediaEvent&)> on_event) override;
+  void StopMediaEvents() override;
 
   // Waits for the asynchronous reports in flight; reports after it are dropped without a word.
   // For the module's stop, while the services it reports to still answer: in-process channels
@@ -127,8 +152,9 @@ class GrpcSipPeers final : public SipPeers {
   ::switchboard::identity::v1::IdentityService::Stub& Identity();
   ov1::OrgService::Stub& Org();
   rv1::RoutingService::Stub& Routing();
+  mv1::MediaService::Stub& Media();
 
-  auth::ChannelFactory identity_channel_, org_channel_, routing_channel_;
+  auth::ChannelFactory identity_channel_, org_channel_, routing_channel_, media_channel_;
   const Clock& clock_;
   const Options options_;
   absl::Mutex stubs_mu_;
@@ -136,6 +162,7 @@ class GrpcSipPeers final : public SipPeers {
       ABSL_GUARDED_BY(stubs_mu_);
   std::unique_ptr<ov1::OrgService::Stub> org_ ABSL_GUARDED_BY(stubs_mu_);
   std::unique_ptr<rv1::RoutingService::Stub> routing_ ABSL_GUARDED_BY(stubs_mu_);
+  std::unique_ptr<mv1::MediaService::Stub> media_ ABSL_GUARDED_BY(stubs_mu_);
 
   Cache<SipDigest> digests_{100'000};
   Cache<ov1::Trunk> trunks_{10'000};
@@ -152,6 +179,12 @@ class GrpcSipPeers final : public SipPeers {
   std::vector<rv1::ReportCallEventRequest> report_queue_ ABSL_GUARDED_BY(reports_mu_);
   std::thread reporter_;
   std::atomic<int64_t> reports_dropped_{0};
+
+  // The media events watcher: one stream at a time, cancelled by StopMediaEvents.
+  absl::Mutex watch_mu_;
+  bool watch_stopped_ ABSL_GUARDED_BY(watch_mu_) = false;
+  grpc::ClientContext* watch_context_ ABSL_GUARDED_BY(watch_mu_) = nullptr;
+  std::thread watcher_;
 };
 
 }  // namespace sb::sip

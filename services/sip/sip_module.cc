@@ -38,6 +38,7 @@ struct SipFlags {
   int64_t max_expires = 3600;
   int64_t default_expires = 600;
   std::string digest_algorithms = "sha-256,md5";
+  std::string media = "anchor";
 };
 
 }  // namespace
@@ -96,6 +97,10 @@ app::ModuleSpec SipModule() {
                     "Longest registration granted, in seconds (longer ones are cut to it).");
             set.Add("sip_default_expires", &flags->default_expires,
                     "Registration length when a REGISTER asks for none, in seconds.");
+            set.Add("sip_media", &flags->media,
+                    "anchor: every call's audio flows through the media service (recording, "
+                    "prompts, DTMF, timeouts); off: the phones' and carriers' descriptions go "
+                    "end to end and media is never asked.");
             set.Add("sip_digest_algorithms", &flags->digest_algorithms,
                     "Digest challenges offered to phones, preferred first: sha-256, md5. Some "
                     "older phones read only the first challenge and cannot do SHA-256: "
@@ -132,6 +137,11 @@ app::ModuleSpec SipModule() {
           return absl::InvalidArgumentError("--sip_min_session_expires: at least 1s");
         }
         options.calls.min_session_expires = flags->min_session_expires;
+        if (flags->media != "anchor" && flags->media != "off") {
+          return absl::InvalidArgumentError(
+              absl::StrCat("--sip_media: '", flags->media, "' is neither anchor nor off"));
+        }
+        options.calls.anchor_media = flags->media == "anchor";
         options.keepalive_interval = flags->keepalive_interval;
         if (flags->tcp_idle_timeout < absl::ZeroDuration() ||
             (flags->tcp_idle_timeout > absl::ZeroDuration() &&
@@ -178,8 +188,9 @@ app::ModuleSpec SipModule() {
         auto identity = [platform] { return platform.ChannelTo("identity"); };
         auto org = [platform] { return platform.ChannelTo("org"); };
         auto routing = [platform] { return platform.ChannelTo("routing"); };
+        auto media = [platform] { return platform.ChannelTo("media"); };
         auto& peers = module->Own(std::make_unique<GrpcSipPeers>(
-            identity, org, routing, platform.clock(),
+            identity, org, routing, media, platform.clock(),
             GrpcSipPeers::Options{.internal_token = platform.config().internal_token}));
         SB_RETURN_IF_ERROR(platform.metrics().AddCallbackGauge(
             "sb_sip_routing_reports_in_flight",
@@ -211,6 +222,7 @@ app::ModuleSpec SipModule() {
         module->OnStop([server, &auth, &service, &peers] {
           service.set_server(nullptr);
           if (*server != nullptr) (*server)->Stop();
+          peers.StopMediaEvents();
           peers.StopReports();
           auth.Stop();
         });

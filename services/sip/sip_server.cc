@@ -94,6 +94,14 @@ absl::StatusOr<std::unique_ptr<SipServer>> SipServer::Start(SipServerOptions opt
         return node;
       },
       [raw](const std::string& node_id) { return raw->CloseDeadNode(node_id); });
+  if (server->options_.calls.anchor_media) {
+    // RTP timeouts (and, later, digits) from media reach the calls on the loop.
+    peers.WatchMediaEvents([raw](const mv1::MediaEvent& event) {
+      raw->stack_->Post([raw, event] {
+        if (raw->calls_ != nullptr) raw->calls_->OnMediaEvent(event);
+      });
+    });
+  }
   return server;
 }
 
@@ -141,6 +149,7 @@ SipServer::~SipServer() { Stop(); }
 void SipServer::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (options_.calls.anchor_media) peers_.StopMediaEvents();
   nodes_.reset();  // its heartbeat asks the loop for figures: before the loop stops
   if (stack_ != nullptr) {
     stack_->Stop([this] {

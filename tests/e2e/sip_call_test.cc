@@ -9,9 +9,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,9 +29,11 @@
 #include "libs/sip/stack.h"
 #include "switchboard/common/v1/events.pb.h"
 #include "switchboard/identity/v1/identity_service.grpc.pb.h"
+#include "switchboard/media/v1/media_service.grpc.pb.h"
 #include "switchboard/org/v1/org_service.grpc.pb.h"
 #include "switchboard/sip/v1/sip_service.grpc.pb.h"
 #include "tests/e2e/switchboard_process.h"
+#include "tests/support/udp_party.h"
 
 namespace sb::e2e {
 namespace {
@@ -1639,6 +1643,183 @@ TEST_CASE("past --sip_max_cps new INVITEs get 503 with Retry-After at once", "[e
             std::count(lines.begin(), lines.end(), "503 5") ==
         3);
   CHECK(w.CallEvents().empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Anchored media: the calls' audio goes through the media service (issue #6)
+
+namespace mv1 = ::switchboard::media::v1;
+constexpr char kInternalToken[] = "e2e-internal-token-for-media-0123456789";
+
+// G.711 mu-law of a 16-bit sample (the usual segment encoder with the 0x84 bias).
+uint8_t MuLaw(int sample) {
+  const int sign = sample < 0 ? 0x80 : 0;
+  int magnitude = std::min(std::abs(sample), 32635) + 0x84;
+  int exponent = 7;
+  for (int mask = 0x4000; (magnitude & mask) == 0 && exponent > 0; mask >>= 1) --exponent;
+  const int mantissa = (magnitude >> (exponent + 3)) & 0x0f;
+  return static_cast<uint8_t>(~(sign | (exponent << 4) | mantissa));
+}
+
+// `count` RTP packets of a `hz` tone in PCMU, 20 ms (160 samples) each, as a phone sends them:
+// sequence numbers and timestamps from `first`, one SSRC.
+std::vector<std::string> TonePackets(double hz, int count, uint16_t first, uint32_t ssrc) {
+  std::vector<std::string> out;
+  for (int i = 0; i < count; ++i) {
+    std::string p(12, '\0');
+    const uint16_t seq = static_cast<uint16_t>(first + i);
+    const uint32_t ts = static_cast<uint32_t>(first) * 160 + static_cast<uint32_t>(i) * 160;
+    p[0] = static_cast<char>(0x80);
+    p[1] = 0;  // PCMU
+    p[2] = static_cast<char>(seq >> 8);
+    p[3] = static_cast<char>(seq & 0xff);
+    for (int b = 0; b < 4; ++b) {
+      p[4 + b] = static_cast<char>((ts >> (24 - 8 * b)) & 0xff);
+      p[8 + b] = static_cast<char>((ssrc >> (24 - 8 * b)) & 0xff);
+    }
+    for (int n = 0; n < 160; ++n) {
+      const double t = (i * 160 + n) / 8000.0;
+      p.push_back(static_cast<char>(MuLaw(static_cast<int>(12000 * std::sin(2 * M_PI * hz * t)))));
+    }
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+// The SIPp phones of an anchored call: the agent's phone answers and the carrier calls, each
+// naming one of the test's sockets in its SDP, so that the test plays and hears the audio.
+struct MediaCall {
+  media::test::UdpParty caller_audio, agent_audio;
+  ChildProcess phone, carrier;
+  sv1::ActiveCall call;
+
+  explicit MediaCall(SipWorld& w)
+      : phone(Start(w, "agent_media.xml",
+                    w.RegisterPhone({w.agent_id, w.extension, w.sip_password}),
+                    {{"rtp_port", std::to_string(agent_audio.port())}})),
+        carrier(Start(w, "carrier_media.xml", testing::FreeTcpUdpPort(),
+                      {{"did", kDid}, {"rtp_port", std::to_string(caller_audio.port())}})) {
+    call = w.WaitForCall(cv1::CALL_STATE_ANSWERED);
+  }
+
+  static ChildProcess Start(SipWorld& w, const std::string& scenario, int port,
+                            const std::map<std::string, std::string>& vars) {
+    auto p = ChildProcess::Start({.argv = SippArgs(scenario, port, w.r->sip_port, vars)});
+    REQUIRE(p.ok());
+    REQUIRE(Eventually([&] { return UdpPortTaken(port); }));
+    return *std::move(p);
+  }
+};
+
+grpc::Status GetMediaSession(SipWorld& w, const std::string& call_id, mv1::MediaSession* out) {
+  auto media = mv1::MediaService::NewStub(w.channel);
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("x-sb-internal-token", kInternalToken);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  mv1::GetSessionRequest req;
+  req.set_call_id(call_id);
+  return media->GetSession(&ctx, req, out);
+}
+
+TEST_CASE("anchored media: each side's audio reaches the other through media, unchanged",
+          "[e2e][sip][media]") {
+  SipWorld w(ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY,
+             {absl::StrCat("--internal_token=", kInternalToken)});
+  MediaCall m(w);
+
+  // Both descriptions went through media: it knows each party's address from its SDP, and each
+  // party was given one of media's ports, not the other party's.
+  mv1::MediaSession session;
+  const grpc::Status got = GetMediaSession(w, m.call.call_id(), &session);
+  INFO(got.error_message());
+  REQUIRE(got.ok());
+  REQUIRE(session.legs_size() == 2);
+  const mv1::MediaLeg& caller_leg = session.legs(0);
+  const mv1::MediaLeg& agent_leg = session.legs(1);
+  CHECK(caller_leg.remote_address() == absl::StrCat("127.0.0.1:", m.caller_audio.port()));
+  CHECK(agent_leg.remote_address() == absl::StrCat("127.0.0.1:", m.agent_audio.port()));
+  CHECK(caller_leg.codec() == "PCMU/8000");
+  const int caller_side = caller_leg.local().rtp_port();  // where the caller sends
+  const int agent_side = agent_leg.local().rtp_port();    // where the agent's phone sends
+  CHECK(caller_side != agent_side);
+
+  // Two seconds of a 440 Hz tone from the caller and of 1 kHz from the agent, interleaved.
+  const auto from_caller = TonePackets(440, 100, 1000, 0x11111111);
+  const auto from_agent = TonePackets(1000, 100, 5000, 0x22222222);
+  std::vector<std::string> heard_by_agent, heard_by_caller;
+  std::set<int> agent_heard_from, caller_heard_from;
+  auto drain = [](const media::test::UdpParty& party, std::vector<std::string>& heard,
+                  std::set<int>& from, int wait_ms) {
+    while (auto got = party.Receive(wait_ms)) {
+      heard.push_back(got->first);
+      from.insert(got->second);
+      wait_ms = 0;
+    }
+  };
+  for (size_t i = 0; i < from_caller.size(); ++i) {
+    m.caller_audio.SendTo(caller_side, from_caller[i]);
+    m.agent_audio.SendTo(agent_side, from_agent[i]);
+    drain(m.agent_audio, heard_by_agent, agent_heard_from, 2);
+    drain(m.caller_audio, heard_by_caller, caller_heard_from, 2);
+  }
+  drain(m.agent_audio, heard_by_agent, agent_heard_from, 500);
+  drain(m.caller_audio, heard_by_caller, caller_heard_from, 500);
+  // Every packet, in order, byte for byte (header and payload), from media's port for that side
+  // (symmetric RTP).
+  CHECK(heard_by_agent == from_caller);
+  CHECK(heard_by_caller == from_agent);
+  CHECK(agent_heard_from == std::set<int>{agent_side});
+  CHECK(caller_heard_from == std::set<int>{caller_side});
+
+  REQUIRE(GetMediaSession(w, m.call.call_id(), &session).ok());
+  REQUIRE(session.legs_size() == 2);
+  CHECK(session.legs(0).latched());
+  CHECK(session.legs(1).latched());
+  CHECK(session.legs(0).packets_received() == 100);
+  CHECK(session.legs(1).packets_received() == 100);
+  CHECK(session.legs(0).packets_lost() == 0);
+
+  // The console hangs up; both phones get a BYE and media lets the call's ports go.
+  w.AsAdmin([&](grpc::ClientContext& ctx) {
+    sv1::HangupCallRequest req;
+    req.set_call_id(m.call.call_id());
+    google::protobuf::Empty out;
+    return w.sip->HangupCall(&ctx, req, &out);
+  });
+  RequireExit(m.carrier, "the carrier");
+  RequireExit(m.phone, "the agent's phone");
+  auto [call_id, events] = w.EndedCall();
+  CHECK(events.back().call().ended().outcome() == cv1::CALL_OUTCOME_ANSWERED);
+  CHECK(Eventually([&] {
+    mv1::MediaSession gone;
+    return GetMediaSession(w, call_id, &gone).error_code() == grpc::StatusCode::NOT_FOUND;
+  }));
+}
+
+TEST_CASE("anchored media: a call whose RTP stops is hung up (MEDIA_TIMEOUT)",
+          "[e2e][sip][media]") {
+  SipWorld w(ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY,
+             {absl::StrCat("--internal_token=", kInternalToken), "--media_rtp_timeout=1s"});
+  MediaCall m(w);  // nobody sends a packet
+  RequireExit(m.carrier, "the carrier");
+  RequireExit(m.phone, "the agent's phone");
+  auto [call_id, events] = w.EndedCall();
+  CHECK(events.back().call().ended().cause() == cv1::HANGUP_CAUSE_MEDIA_TIMEOUT);
+  CHECK(events.back().call().ended().hangup_by() == cv1::HANGUP_PARTY_SYSTEM);
+  CHECK(events.back().call().ended().reason() == "MEDIA_TIMEOUT");
+}
+
+TEST_CASE("anchored media: an offer media cannot anchor gets 488, and the call is over",
+          "[e2e][sip][media]") {
+  SipWorld w;
+  SipWorld::Agent agent1{w.agent_id, w.extension, w.sip_password};
+  (void)w.RegisterPhone(agent1);  // registered, and never rung
+  CHECK(CarrierCalls(w, "carrier_srtp.xml") == 0);
+  auto [call_id, events] = w.EndedCall();
+  CHECK(Types(events) ==
+        std::vector<cv1::EventType>{cv1::EVENT_TYPE_CALL_CREATED, cv1::EVENT_TYPE_CALL_ENDED});
+  CHECK(events.back().call().ended().sip_code() == 488);
+  CHECK(events.back().call().ended().reason() == "MEDIA_NOT_ACCEPTABLE");
 }
 
 }  // namespace

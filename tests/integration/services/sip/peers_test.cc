@@ -104,7 +104,7 @@ class Peers {
         grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
     auto factory = [channel] { return channel; };
     options.internal_token = kToken;
-    peers = std::make_unique<GrpcSipPeers>(factory, factory, factory, clock, options);
+    peers = std::make_unique<GrpcSipPeers>(factory, factory, factory, factory, clock, options);
   }
   ~Peers() {
     routing.Release();

@@ -10,7 +10,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "services/media/rtp_relay.h"
-#include "tests/unit/services/media/udp_party.h"
+#include "tests/support/udp_party.h"
 
 namespace sb::media {
 namespace {

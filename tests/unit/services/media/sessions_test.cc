@@ -6,7 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/common/fake_clock.h"
 #include "services/media/sessions.h"
-#include "tests/unit/services/media/udp_party.h"
+#include "tests/support/udp_party.h"
 
 namespace sb::media {
 namespace {
