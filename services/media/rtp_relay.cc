@@ -196,6 +196,12 @@ bool WellFormed(const uint8_t* data, size_t size, int kind) {
 
 }  // namespace
 
+int64_t MonotonicNanos() {
+  timespec mono{};
+  clock_gettime(CLOCK_MONOTONIC, &mono);
+  return int64_t{mono.tv_sec} * 1'000'000'000 + mono.tv_nsec;
+}
+
 struct RtpRelay::Leg {
   LegPair* pair = nullptr;
   int side = 0;
@@ -329,10 +335,9 @@ struct RtpRelay::Worker {
     const int n = recvmmsg(leg.fds[kind], in.data(), kBatch, MSG_DONTWAIT, nullptr);
     if (n <= 0) return;
     const absl::Time now = absl::Now();
-    timespec mono{};
-    clock_gettime(CLOCK_MONOTONIC, &mono);
-    const int64_t arrival_ns = int64_t{mono.tv_sec} * 1'000'000'000 + mono.tv_nsec;
+    const int64_t arrival_ns = MonotonicNanos();
     Leg& peer = *leg.peer;
+    PacketTap* tap = leg.pair->tap_.get();
     const UdpAddress* to = peer.Destination(kind);
     int queued = 0;
     int64_t batch_bytes = 0, source = 0, malformed = 0, oversized = 0, nowhere = 0;
@@ -361,6 +366,7 @@ struct RtpRelay::Worker {
             static_cast<uint16_t>((h[2] << 8) | h[3]),
             (uint32_t{h[4]} << 24) | (uint32_t{h[5]} << 16) | (uint32_t{h[6]} << 8) | h[7],
             arrival_ns, leg.remote.clock_rate);
+        if (tap != nullptr) tap->OnRtp(leg.side, h, size, arrival_ns);
       }
       ++leg.counters.packets_received;
       leg.counters.bytes_received += static_cast<int64_t>(size);
@@ -619,6 +625,11 @@ void RtpRelay::SetRemote(const std::shared_ptr<LegPair>& pair, int side, LegRemo
   });
 }
 
+void RtpRelay::SetTap(const std::shared_ptr<LegPair>& pair, std::shared_ptr<PacketTap> tap) {
+  if (pair->released_) return;
+  pair->worker_->Post([pair, tap = std::move(tap)]() mutable { pair->tap_ = std::move(tap); });
+}
+
 std::array<LegState, 2> RtpRelay::Snapshot(const std::shared_ptr<LegPair>& pair) {
   auto states = std::make_shared<std::array<LegState, 2>>();
   auto done = std::make_shared<absl::Notification>();
@@ -644,6 +655,7 @@ std::array<LegState, 2> RtpRelay::Release(const std::shared_ptr<LegPair>& pair) 
   worker->Post([pair, worker, states, done, a, b] {
     worker->Unregister(a);
     worker->Unregister(b);
+    pair->tap_.reset();
     (*states)[0] = a->State();
     (*states)[1] = b->State();
     done->Notify();

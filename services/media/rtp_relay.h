@@ -148,6 +148,17 @@ struct LegState {
   absl::Time last_packet_at = absl::InfinitePast();
 };
 
+// Sees each RTP packet a LegPair takes from its parties (recording, live listen), on the pair's
+// worker thread: it must neither block nor allocate. `arrival_ns` is CLOCK_MONOTONIC.
+class PacketTap {
+ public:
+  virtual ~PacketTap() = default;
+  virtual void OnRtp(int side, const uint8_t* packet, size_t size, int64_t arrival_ns) = 0;
+};
+
+// CLOCK_MONOTONIC now, in nanoseconds (the clock of PacketTap's arrival times).
+int64_t MonotonicNanos();
+
 class RtpRelay {
  public:
   class LegPair;
@@ -172,6 +183,9 @@ class RtpRelay {
   // Where side 0 or 1's party is. Re-setting a latched leg's remote unlatches it only when the SDP
   // address changed (a re-INVITE that moves the media).
   void SetRemote(const std::shared_ptr<LegPair>& pair, int side, LegRemote remote);
+  // From now on `tap` sees the pair's RTP (null: nothing does). The worker holds a reference
+  // until the tap is replaced or the pair released.
+  void SetTap(const std::shared_ptr<LegPair>& pair, std::shared_ptr<PacketTap> tap);
   // Both legs as their worker sees them now (waits for the worker, up to a second).
   std::array<LegState, 2> Snapshot(const std::shared_ptr<LegPair>& pair);
   // Closes the pair's sockets and gives its ports back; its final state.
@@ -227,7 +241,8 @@ class RtpRelay::LegPair {
   std::string opaque_;
   Worker* worker_ = nullptr;
   std::unique_ptr<Leg> legs_[2];
-  bool released_ = false;  // control side
+  std::shared_ptr<PacketTap> tap_;  // the worker's
+  bool released_ = false;           // control side
 };
 
 }  // namespace sb::media
