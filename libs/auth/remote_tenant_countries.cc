@@ -26,11 +26,17 @@ iv1::IdentityService::Stub& RemoteTenantCountries::Stub() {
 }
 
 absl::StatusOr<std::string> RemoteTenantCountries::Country(const std::string& tenant_id) {
+  absl::StatusOr<iv1::Tenant> tenant = Tenant(tenant_id);
+  if (!tenant.ok()) return tenant.status();
+  return tenant->default_country();
+}
+
+absl::StatusOr<iv1::Tenant> RemoteTenantCountries::Tenant(const std::string& tenant_id) {
   {
     std::lock_guard lock(mu_);
-    auto it = countries_.find(tenant_id);
-    if (it != countries_.end() && clock_.Now() - it->second.fetched < ttl_) {
-      return it->second.code;
+    auto it = tenants_.find(tenant_id);
+    if (it != tenants_.end() && clock_.Now() - it->second.fetched < ttl_) {
+      return it->second.tenant;
     }
   }
   iv1::GetTenantRequest req;
@@ -55,8 +61,8 @@ absl::StatusOr<std::string> RemoteTenantCountries::Country(const std::string& te
     }
   }
   std::lock_guard lock(mu_);
-  countries_[tenant_id] = {tenant.default_country(), clock_.Now()};
-  return tenant.default_country();
+  tenants_[tenant_id] = {tenant, clock_.Now()};
+  return tenant;
 }
 
 }  // namespace sb::auth

@@ -1,9 +1,10 @@
 #pragma once
 
-// RemoteTenantCountries: a tenant's default country (identity's Tenant.default_country, ISO
-// 3166-1 alpha-2, "" when unset), read with identity's GetTenant under the service credential and
-// cached for `ttl` (countries change rarely; org reads one on every contact save, routing on every
-// outbound call). Services use it to read national phone numbers with libs/phone.
+// RemoteTenantCountries: a tenant's settings as identity has them (GetTenant under the service
+// credential), cached for `ttl`: its default country (Tenant.default_country, ISO 3166-1
+// alpha-2, "" when unset; org reads one on every contact save, routing on every outbound call, to
+// read national phone numbers with libs/phone) and the rest of the tenant (routing reads the
+// recording policy and retention on every inbound call). Tenant settings change rarely.
 //
 //   auth::RemoteTenantCountries countries(identity_channel, internal_token, clock);
 //   SB_ASSIGN_OR_RETURN(std::string country, countries.Country(tenant_id));
@@ -32,6 +33,8 @@ class RemoteTenantCountries {
   // The tenant's default country. NotFound (no such tenant); Unavailable when identity cannot be
   // reached; Internal when identity refuses the service credential (a deployment fault).
   absl::StatusOr<std::string> Country(const std::string& tenant_id);
+  // The whole tenant, with the same errors.
+  absl::StatusOr<::switchboard::identity::v1::Tenant> Tenant(const std::string& tenant_id);
 
  private:
   ::switchboard::identity::v1::IdentityService::Stub& Stub();
@@ -44,11 +47,11 @@ class RemoteTenantCountries {
   std::once_flag once_;
   std::unique_ptr<::switchboard::identity::v1::IdentityService::Stub> stub_;
   struct Entry {
-    std::string code;
+    ::switchboard::identity::v1::Tenant tenant;
     absl::Time fetched;
   };
   std::mutex mu_;
-  absl::flat_hash_map<std::string, Entry> countries_;  // guarded by mu_
+  absl::flat_hash_map<std::string, Entry> tenants_;  // guarded by mu_
 };
 
 }  // namespace sb::auth

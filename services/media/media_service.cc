@@ -86,4 +86,100 @@ grpc::Status MediaService::GetNodeStats(grpc::ServerContext* context,
   }());
 }
 
+namespace {
+
+// A person's request to the recordings catalogue: who, once the credential holds.
+absl::StatusOr<auth::Principal> Person(const MediaDeps& deps, grpc::ServerContext& context) {
+  SB_ASSIGN_OR_RETURN(auth::Principal principal, deps.authenticator.Authenticate(context));
+  SB_RETURN_IF_ERROR(auth::RequireUnrestricted(principal));
+  return principal;
+}
+
+}  // namespace
+
+grpc::Status MediaService::StartRecording(grpc::ServerContext* context,
+                                          const v1::StartRecordingRequest* request,
+                                          v1::Recording* response) {
+  ScopedLogFields fields({{"call_id", Short(request->call_id())}});
+  return app::ToGrpc(*context, [&]() -> absl::Status {
+    SB_RETURN_IF_ERROR(deps_.authenticator.RequireInternal(*context));
+    SB_ASSIGN_OR_RETURN(*response, deps_.recordings.Start(*request));
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status MediaService::StopRecording(grpc::ServerContext* context,
+                                         const v1::StopRecordingRequest* request,
+                                         v1::Recording* response) {
+  ScopedLogFields fields({{"call_id", Short(request->call_id())}});
+  return app::ToGrpc(*context, [&]() -> absl::Status {
+    SB_RETURN_IF_ERROR(deps_.authenticator.RequireInternal(*context));
+    SB_ASSIGN_OR_RETURN(*response, deps_.recordings.Stop(request->call_id()));
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status MediaService::PauseRecording(grpc::ServerContext* context,
+                                          const v1::PauseRecordingRequest* request,
+                                          v1::Recording* response) {
+  ScopedLogFields fields({{"call_id", Short(request->call_id())}});
+  return app::ToGrpc(*context, [&]() -> absl::Status {
+    SB_RETURN_IF_ERROR(deps_.authenticator.RequireInternal(*context));
+    SB_ASSIGN_OR_RETURN(*response, deps_.recordings.Pause(request->call_id()));
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status MediaService::ResumeRecording(grpc::ServerContext* context,
+                                           const v1::ResumeRecordingRequest* request,
+                                           v1::Recording* response) {
+  ScopedLogFields fields({{"call_id", Short(request->call_id())}});
+  return app::ToGrpc(*context, [&]() -> absl::Status {
+    SB_RETURN_IF_ERROR(deps_.authenticator.RequireInternal(*context));
+    SB_ASSIGN_OR_RETURN(*response, deps_.recordings.Resume(request->call_id()));
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status MediaService::GetRecording(grpc::ServerContext* context,
+                                        const v1::GetRecordingRequest* request,
+                                        v1::Recording* response) {
+  return app::ToGrpc(*context, [&]() -> absl::Status {
+    SB_ASSIGN_OR_RETURN(auth::Principal principal, Person(deps_, *context));
+    SB_ASSIGN_OR_RETURN(*response,
+                        deps_.recordings.Get(principal, deps_.authorizer, request->recording_id()));
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status MediaService::ListRecordings(grpc::ServerContext* context,
+                                          const v1::ListRecordingsRequest* request,
+                                          v1::ListRecordingsResponse* response) {
+  return app::ToGrpc(*context, [&]() -> absl::Status {
+    SB_ASSIGN_OR_RETURN(auth::Principal principal, Person(deps_, *context));
+    SB_ASSIGN_OR_RETURN(*response, deps_.recordings.List(principal, deps_.authorizer, *request));
+    return absl::OkStatus();
+  }());
+}
+
+grpc::Status MediaService::DownloadRecording(
+    grpc::ServerContext* context, const v1::DownloadRecordingRequest* request,
+    grpc::ServerWriter<v1::DownloadRecordingResponse>* writer) {
+  return app::ToGrpc(*context, [&]() -> absl::Status {
+    SB_ASSIGN_OR_RETURN(auth::Principal principal, Person(deps_, *context));
+    return deps_.recordings.Download(
+        principal, deps_.authorizer, *request,
+        [&](const v1::DownloadRecordingResponse& chunk) { return writer->Write(chunk); });
+  }());
+}
+
+grpc::Status MediaService::DeleteRecording(grpc::ServerContext* context,
+                                           const v1::DeleteRecordingRequest* request,
+                                           google::protobuf::Empty* /*response*/) {
+  return app::ToGrpc(*context, [&]() -> absl::Status {
+    SB_ASSIGN_OR_RETURN(auth::Principal principal, Person(deps_, *context));
+    return deps_.recordings.Delete(principal, deps_.authorizer, request->recording_id());
+  }());
+}
+
 }  // namespace sb::media

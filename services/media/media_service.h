@@ -1,11 +1,14 @@
 #pragma once
 
-// The gRPC face of the `media` target: the session RPCs (ProcessOffer, ProcessAnswer,
-// DeleteSession, GetSession), StreamMediaEvents and GetNodeStats, all Internal (the service
-// credential; a person's token gets PermissionDenied). Prompts, digits, recordings and live listen
-// come with the rest of issue #6 and answer UNIMPLEMENTED (gRPC's generated default) until then.
+// The gRPC face of the `media` target. Internal (the service credential; a person's token gets
+// PermissionDenied): the session RPCs (ProcessOffer, ProcessAnswer, DeleteSession, GetSession),
+// StreamMediaEvents, GetNodeStats and recording control (Start/Stop/Pause/ResumeRecording).
+// People (through the gateway): the recordings catalogue (Get/List/Download/DeleteRecording).
+// Prompts, digits and live listen come with the rest of issue #6 and answer UNIMPLEMENTED (gRPC's
+// generated default) until then.
 
 #include "libs/auth/authenticator.h"
+#include "services/media/recordings.h"
 #include "services/media/sessions.h"
 #include "switchboard/media/v1/media_service.grpc.pb.h"
 
@@ -13,7 +16,9 @@ namespace sb::media {
 
 struct MediaDeps {
   const auth::Authenticator& authenticator;
+  const auth::Authorizer& authorizer;
   Sessions& sessions;
+  Recordings& recordings;
 };
 
 class MediaService final : public v1::MediaService::Service {
@@ -33,6 +38,28 @@ class MediaService final : public v1::MediaService::Service {
                                  grpc::ServerWriter<v1::MediaEvent>* writer) override;
   grpc::Status GetNodeStats(grpc::ServerContext* context, const v1::GetNodeStatsRequest* request,
                             v1::MediaNodeStats* response) override;
+  grpc::Status StartRecording(grpc::ServerContext* context,
+                              const v1::StartRecordingRequest* request,
+                              v1::Recording* response) override;
+  grpc::Status StopRecording(grpc::ServerContext* context, const v1::StopRecordingRequest* request,
+                             v1::Recording* response) override;
+  grpc::Status PauseRecording(grpc::ServerContext* context,
+                              const v1::PauseRecordingRequest* request,
+                              v1::Recording* response) override;
+  grpc::Status ResumeRecording(grpc::ServerContext* context,
+                               const v1::ResumeRecordingRequest* request,
+                               v1::Recording* response) override;
+  grpc::Status GetRecording(grpc::ServerContext* context, const v1::GetRecordingRequest* request,
+                            v1::Recording* response) override;
+  grpc::Status ListRecordings(grpc::ServerContext* context,
+                              const v1::ListRecordingsRequest* request,
+                              v1::ListRecordingsResponse* response) override;
+  grpc::Status DownloadRecording(
+      grpc::ServerContext* context, const v1::DownloadRecordingRequest* request,
+      grpc::ServerWriter<v1::DownloadRecordingResponse>* writer) override;
+  grpc::Status DeleteRecording(grpc::ServerContext* context,
+                               const v1::DeleteRecordingRequest* request,
+                               google::protobuf::Empty* response) override;
 
  private:
   MediaDeps deps_;

@@ -236,6 +236,7 @@ v1::DeleteSessionResponse Sessions::Delete(const v1::DeleteSessionRequest& reque
   v1::DeleteSessionResponse out;
   std::shared_ptr<Session> session;
   bool whole = true;
+  bool ended = false;
   {
     absl::MutexLock lock(&mu_);
     auto it = sessions_.find(request.call_id());
@@ -244,6 +245,7 @@ v1::DeleteSessionResponse Sessions::Delete(const v1::DeleteSessionRequest& reque
     const int side = session->SideOf(request.tag());
     if (!request.tag().empty() && side < 0) return out;  // not a leg of this call
     whole = side <= 0;
+    ended = whole;
     const absl::Duration delay =
         request.has_delay()
             ? absl::Seconds(request.delay().seconds()) + absl::Nanoseconds(request.delay().nanos())
@@ -259,6 +261,7 @@ v1::DeleteSessionResponse Sessions::Delete(const v1::DeleteSessionRequest& reque
       session->options[1] = {};
     }
   }
+  if (ended && on_release_) on_release_(request.call_id());
   if (session == nullptr) return out;
   if (whole) {
     const std::array<LegState, 2> states = relay_.Release(session->pair);
@@ -276,6 +279,19 @@ v1::DeleteSessionResponse Sessions::Delete(const v1::DeleteSessionRequest& reque
   return out;
 }
 
+void Sessions::CloseAll() {
+  std::vector<std::shared_ptr<Session>> all;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, session] : sessions_) all.push_back(session);
+    sessions_.clear();
+  }
+  for (auto& session : all) {
+    if (on_release_) on_release_(session->call_id);
+    relay_.Release(session->pair);
+  }
+}
+
 void Sessions::Sweep() {
   const absl::Time now = clock_.Now();
   std::vector<std::shared_ptr<Session>> due;
@@ -290,7 +306,21 @@ void Sessions::Sweep() {
       }
     }
   }
-  for (auto& s : due) relay_.Release(s->pair);
+  for (auto& s : due) {
+    if (on_release_) on_release_(s->call_id);
+    relay_.Release(s->pair);
+  }
+}
+
+absl::StatusOr<Sessions::Anchor> Sessions::Find(const std::string& call_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = sessions_.find(call_id);
+  if (it == sessions_.end() || it->second->delete_at != absl::InfiniteFuture()) {
+    return absl::NotFoundError(absl::StrCat("call ", call_id, " has no media session here"));
+  }
+  return Anchor{.pair = it->second->pair,
+                .tenant_id = it->second->tenant_id,
+                .tags = {it->second->tags[0], it->second->tags[1]}};
 }
 
 absl::StatusOr<v1::MediaSession> Sessions::Get(const std::string& call_id) {

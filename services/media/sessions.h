@@ -13,7 +13,9 @@
 // Thread-safe. Timeouts from the relay become MediaEvents for the subscribers of
 // StreamMediaEvents (Subscribe).
 
+#include <array>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -51,6 +53,8 @@ class Sessions {
   v1::DeleteSessionResponse Delete(const v1::DeleteSessionRequest& request);
   absl::StatusOr<v1::MediaSession> Get(const std::string& call_id);
   v1::MediaNodeStats Stats();
+  // Releases every session (the node stops), telling the release handler of each.
+  void CloseAll();
   // Releases calls whose delayed deletion is due (DeleteSession with a delay); the service runs
   // it about once a second.
   void Sweep();
@@ -77,6 +81,19 @@ class Sessions {
 
   size_t size() const;
 
+  // A call's relay pair and legs (for recording and listening). NotFound without a session.
+  struct Anchor {
+    std::shared_ptr<RtpRelay::LegPair> pair;
+    std::string tenant_id;
+    std::array<std::string, 2> tags;  // side 0: the first offerer; side 1: the answerer
+  };
+  absl::StatusOr<Anchor> Find(const std::string& call_id) const;
+  // Called (outside any lock) when a call's session is deleted, at once even when its ports are
+  // kept a while longer: the call is over. Set before use.
+  void set_release_handler(std::function<void(const std::string& call_id)> handler) {
+    on_release_ = std::move(handler);
+  }
+
  private:
   struct Session;
 
@@ -86,6 +103,7 @@ class Sessions {
   std::string Advertised() const;
 
   RtpRelay& relay_;
+  std::function<void(const std::string&)> on_release_;
   const Clock& clock_;
   const SessionsOptions options_;
   const absl::Time started_at_;

@@ -72,15 +72,38 @@ absl::StatusOr<v1::RouteCallResponse> CallRouter::RouteCall(
       (request.received_at().nanos() < 0 || request.received_at().nanos() > 999999999)) {
     return app::FieldError("received_at", "INVALID_TIMESTAMP", "nanos must be 0..999999999");
   }
+  absl::StatusOr<v1::RouteCallResponse> routed;
   switch (request.origin_case()) {
     case v1::RouteCallRequest::kTrunk:
-      return FromTrunk(request);
-    case v1::RouteCallRequest::kPhone:
-      return FromPhone(request);
-    case v1::RouteCallRequest::ORIGIN_NOT_SET:
+      routed = FromTrunk(request);
       break;
+    case v1::RouteCallRequest::kPhone:
+      routed = FromPhone(request);
+      break;
+    case v1::RouteCallRequest::ORIGIN_NOT_SET:
+      return app::FieldError("origin", "REQUIRED", "set trunk or phone");
   }
-  return app::FieldError("origin", "REQUIRED", "set trunk or phone");
+  if (routed.ok() && routed->instruction().has_ring()) ApplyRecordingRule(*routed);
+  return routed;
+}
+
+void CallRouter::ApplyRecordingRule(v1::RouteCallResponse& routed) const {
+  v1::CallAttributes& attributes = *routed.mutable_instruction()->mutable_attributes();
+  if (attributes.tenant_id().empty()) return;
+  absl::StatusOr<Directory::RecordingRule> rule =
+      directory_.Recording(attributes.tenant_id(), attributes.project_id());
+  if (!rule.ok()) {
+    // The call goes on unrecorded rather than not at all; the log says why.
+    spdlog::warn(
+        "routing: the recording policy of tenant {} (project {}) is unknown: {}; the "
+        "call is not recorded",
+        attributes.tenant_id(), attributes.project_id(), std::string(rule.status().message()));
+    return;
+  }
+  attributes.set_record(rule->record);
+  if (rule->record && rule->retention_days > 0) {
+    attributes.mutable_recording_retention()->set_seconds(int64_t{rule->retention_days} * 86400);
+  }
 }
 
 absl::StatusOr<v1::RouteCallResponse> CallRouter::FromTrunk(

@@ -80,6 +80,8 @@ class CallRouter {
       const v1::ReportCallEventRequest& request) const;
 
  private:
+  // Sets the instruction's record and recording_retention from the policy (Directory::Recording).
+  void ApplyRecordingRule(v1::RouteCallResponse& routed) const;
   absl::StatusOr<v1::RouteCallResponse> FromTrunk(const v1::RouteCallRequest& request) const;
   absl::StatusOr<v1::RouteCallResponse> FromPhone(const v1::RouteCallRequest& request) const;
   absl::StatusOr<v1::RouteCallResponse> Outbound(const v1::RouteCallRequest& request,

@@ -60,6 +60,16 @@ class Directory {
   virtual absl::StatusOr<std::vector<orgv1::Number>> NumbersOnTrunk(
       const std::string& tenant_id, const std::string& trunk_id) = 0;
 
+  // Whether a project's answered calls are recorded, and for how long recordings are kept: the
+  // project's recording policy (OrgService.GetProject), or the tenant's when the project says
+  // INHERIT or there is no project (IdentityService.GetTenant); the tenant's retention.
+  struct RecordingRule {
+    bool record = false;
+    int retention_days = 0;  // 0: kept until deleted
+  };
+  virtual absl::StatusOr<RecordingRule> Recording(const std::string& tenant_id,
+                                                  const std::string& project_id) = 0;
+
   // --- identity ---
 
   // The tenant's default country, ISO 3166-1 alpha-2, "" when unset (IdentityService.GetTenant).

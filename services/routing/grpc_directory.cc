@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "libs/app/call_context.h"
 #include "libs/auth/authenticator.h"
+#include "libs/common/status_macros.h"
 #include "libs/pg/fields.h"
 
 namespace sb::routing {
@@ -279,6 +280,39 @@ absl::StatusOr<std::vector<orgv1::Number>> GrpcDirectory::NumbersOnTrunk(
 
 absl::StatusOr<std::string> GrpcDirectory::TenantCountry(const std::string& tenant_id) {
   return countries_.Country(tenant_id);
+}
+
+absl::StatusOr<Directory::RecordingRule> GrpcDirectory::Recording(const std::string& tenant_id,
+                                                                  const std::string& project_id) {
+  using ::switchboard::common::v1::RecordingPolicy;
+  RecordingPolicy policy = ::switchboard::common::v1::RECORDING_POLICY_INHERIT;
+  if (!project_id.empty()) {
+    const bool caching = options_.number_cache_ttl > absl::ZeroDuration();
+    const std::string key = absl::StrCat(tenant_id, "/", project_id);
+    const absl::Time now = clock_.Now();
+    std::optional<RecordingPolicy> hit;
+    if (caching) hit = project_policies_.Get(key, now);
+    if (hit.has_value()) {
+      policy = *hit;
+    } else {
+      orgv1::GetProjectRequest req;
+      req.set_project_id(project_id);
+      orgv1::Project project;
+      auto context = Context(tenant_id);
+      if (grpc::Status s = Org().GetProject(context.get(), req, &project); !s.ok()) {
+        return Remote(s, "org GetProject");
+      }
+      policy = project.recording_policy();
+      if (caching) project_policies_.Put(key, policy, now + options_.number_cache_ttl);
+    }
+  }
+  SB_ASSIGN_OR_RETURN(iv1::Tenant tenant, countries_.Tenant(tenant_id));
+  if (policy == ::switchboard::common::v1::RECORDING_POLICY_INHERIT ||
+      policy == ::switchboard::common::v1::RECORDING_POLICY_UNSPECIFIED) {
+    policy = tenant.recording_policy();
+  }
+  return RecordingRule{.record = policy == ::switchboard::common::v1::RECORDING_POLICY_ALWAYS,
+                       .retention_days = tenant.recording_retention_days()};
 }
 
 absl::StatusOr<bool> GrpcDirectory::VerifyPin(const std::string& tenant_id,

@@ -72,6 +72,8 @@ class GrpcDirectory final : public Directory {
   absl::StatusOr<std::vector<orgv1::Number>> NumbersOnTrunk(const std::string& tenant_id,
                                                             const std::string& trunk_id) override;
   absl::StatusOr<std::string> TenantCountry(const std::string& tenant_id) override;
+  absl::StatusOr<RecordingRule> Recording(const std::string& tenant_id,
+                                          const std::string& project_id) override;
   absl::StatusOr<bool> VerifyPin(const std::string& tenant_id, const std::string& user_id,
                                  const std::string& pin, const std::string& call_id) override;
 
@@ -105,6 +107,7 @@ class GrpcDirectory final : public Directory {
   ExpiringCache<orgv1::Number> numbers_;
   ExpiringCache<CachedStatus> statuses_;
   ExpiringCache<std::string> caller_names_;
+  ExpiringCache<::switchboard::common::v1::RecordingPolicy> project_policies_;
   ExpiringCache<std::vector<orgv1::ProjectSelection>> selections_;
   // By tenant/user; nullopt: the user has no agent profile.
   ExpiringCache<std::optional<orgv1::AgentProfile>> profiles_;

@@ -152,6 +152,11 @@ struct Call {
   // as media wrote it; the caller's description we last sent (before our o= line) is kept for
   // hold.
   bool media = false;
+  // Routing's recording rule (record once answered, kept for `recording_retention`), and the
+  // recording media makes of the call.
+  bool record = false;
+  absl::Duration recording_retention;
+  std::string recording_id;
   std::string media_offer;
   std::string a_sdp_sent;
   std::deque<MediaStep> media_steps;
@@ -280,6 +285,8 @@ v1::ActiveCall Snapshot(const Call& call, const std::string& node_id) {
   *out.mutable_created_at() = Stamp(call.created_at);
   if (call.answered != nullptr) *out.mutable_answered_at() = Stamp(call.answered_at);
   out.set_node_id(node_id);
+  out.set_recording(!call.recording_id.empty() && call.media);
+  out.set_recording_id(call.recording_id);
   v1::ActiveLeg* a = out.add_legs();
   a->set_leg_id(call.a_leg_id);
   if (call.caller_user_id.empty()) {
@@ -813,6 +820,10 @@ void CallManager::Apply(const CallPtr& call, const rv1::RoutingInstruction& inst
   if (!attrs.project_id().empty()) call->project_id = attrs.project_id();
   if (!attrs.queue_id().empty()) call->queue_id = attrs.queue_id();
   if (!attrs.caller_name().empty()) call->caller_name = attrs.caller_name();
+  if (attrs.record()) {
+    call->record = true;
+    call->recording_retention = absl::Seconds(attrs.recording_retention().seconds());
+  }
   if (attrs.has_max_duration() && attrs.max_duration().seconds() > 0) {
     call->max_duration = absl::Seconds(attrs.max_duration().seconds());
   }
@@ -1169,6 +1180,7 @@ void CallManager::OnBranchResponse(const CallPtr& call, Branch* b, const Message
                     }
                     c->a_sdp_sent = *sdp;
                     AnswerCaller(c, type, ToCaller(*c, *sdp));
+                    if (c->record && c->answered != nullptr) StartRecording(c, *c->answered);
                   });
     } else {
       AnswerCaller(call, response.body().empty() ? "" : std::string(response.content_type()),
@@ -1826,6 +1838,43 @@ void CallManager::MediaAnswer(const CallPtr& call, const std::string& from_tag,
   req.set_sdp(std::move(sdp));
   req.mutable_options()->set_signalling_address(signalling_ip);
   MediaRewrite(call, std::move(req), &SipPeers::ProcessAnswer, std::move(then));
+}
+
+void CallManager::StartRecording(const CallPtr& call, const Branch& answered) {
+  mv1::StartRecordingRequest req;
+  req.set_call_id(call->id);
+  req.set_tenant_id(call->tenant_id);
+  req.set_recording_id(NewUuid());
+  // The customer left, the agent right: on a call from an agent's phone the customer is the
+  // party it called.
+  const bool agent_called = !call->caller_user_id.empty();
+  const bool customer_answered = agent_called && answered.target.agent_user_id().empty();
+  req.set_left_tag(customer_answered ? answered.leg_id : call->a_leg_id);
+  req.set_right_tag(customer_answered ? call->a_leg_id : answered.leg_id);
+  req.set_agent_user_id(agent_called ? call->caller_user_id : answered.target.agent_user_id());
+  if (call->recording_retention > absl::ZeroDuration()) {
+    req.mutable_retention()->set_seconds(absl::ToInt64Seconds(call->recording_retention));
+  }
+  std::weak_ptr<Call> weak = call;
+  Media(
+      call,
+      [this, req = std::move(req)]() -> absl::StatusOr<std::string> {
+        SB_ASSIGN_OR_RETURN(mv1::Recording recording, peers_.StartRecording(req));
+        return recording.id();
+      },
+      [this, weak](absl::StatusOr<std::string> id) {
+        CallPtr c = weak.lock();
+        if (c == nullptr || c->ended) return;
+        if (!id.ok()) {
+          spdlog::warn("sip: call {}: the recording did not start: {}", c->id,
+                       std::string(id.status().message()));
+          return;
+        }
+        c->recording_id = *id;
+        cv1::Event e = NewEvent(*c, cv1::EVENT_TYPE_CALL_RECORDING_STARTED);
+        e.mutable_call()->mutable_recording_started()->set_recording_id(*id);
+        Publish(c, {e});
+      });
 }
 
 void CallManager::Unanchor(const CallPtr& call) {

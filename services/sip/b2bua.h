@@ -226,6 +226,8 @@ class CallManager {
   void MediaRewrite(const CallPtr& call, Request req,
                     absl::StatusOr<Response> (SipPeers::*rpc)(const Request&), MediaThen then);
   void Unanchor(const CallPtr& call);
+  // Routing said to record: media records the answered call (customer left, agent right).
+  void StartRecording(const CallPtr& call, const Branch& answered);
   // The SIP answer to a media failure on an offer: 488 for a description media cannot anchor,
   // 503 when it is unavailable.
   static int MediaFailureCode(const absl::Status& status);

@@ -283,6 +283,15 @@ absl::Status GrpcSipPeers::DeleteMediaSession(const mv1::DeleteSessionRequest& r
   return absl::OkStatus();
 }
 
+absl::StatusOr<mv1::Recording> GrpcSipPeers::StartRecording(const mv1::StartRecordingRequest& req) {
+  mv1::Recording resp;
+  auto context = Context(req.tenant_id());
+  if (grpc::Status s = Media().StartRecording(context.get(), req, &resp); !s.ok()) {
+    return PeerError(s, "media", "StartRecording");
+  }
+  return resp;
+}
+
 void GrpcSipPeers::WatchMediaEvents(std::function<void(const mv1::MediaEvent&)> on_event) {
   StopMediaEvents();
   {

@@ -78,6 +78,7 @@ class SipPeers {
   virtual absl::StatusOr<mv1::ProcessAnswerResponse> ProcessAnswer(
       const mv1::ProcessAnswerRequest& req) = 0;
   virtual absl::Status DeleteMediaSession(const mv1::DeleteSessionRequest& req) = 0;
+  virtual absl::StatusOr<mv1::Recording> StartRecording(const mv1::StartRecordingRequest& req) = 0;
   // Media's events for every call (RTP timeouts, ...) go to `on_event`, on a thread of the
   // peers' own, from now until StopMediaEvents(); a broken stream is opened again (a media
   // restart), after a pause that grows to a few seconds while it keeps failing.
@@ -124,6 +125,7 @@ class GrpcSipPeers final : public SipPeers {
   absl::StatusOr<mv1::ProcessAnswerResponse> ProcessAnswer(
       const mv1::ProcessAnswerRequest& req) override;
   absl::Status DeleteMediaSession(const mv1::DeleteSessionRequest& req) override;
+  absl::StatusOr<mv1::Recording> StartRecording(const mv1::StartRecordingRequest& req) override;
   void WatchMediaEvents(std::function<void(const mv1::MediaEvent&)> on_event) override;
   void StopMediaEvents() override;
 

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
+#include <sndfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,10 +24,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
 #include "libs/common/ids.h"
 #include "libs/redis/client.h"
 #include "libs/sip/digest.h"
 #include "libs/sip/stack.h"
+#include "services/media/g711.h"
 #include "switchboard/common/v1/events.pb.h"
 #include "switchboard/identity/v1/identity_service.grpc.pb.h"
 #include "switchboard/media/v1/media_service.grpc.pb.h"
@@ -1702,6 +1705,18 @@ struct MediaCall {
     call = w.WaitForCall(cv1::CALL_STATE_ANSWERED);
   }
 
+  // The console hangs up: both phones get a BYE and exit.
+  void HangUp(SipWorld& w) {
+    w.AsAdmin([&](grpc::ClientContext& ctx) {
+      sv1::HangupCallRequest req;
+      req.set_call_id(call.call_id());
+      google::protobuf::Empty out;
+      return w.sip->HangupCall(&ctx, req, &out);
+    });
+    RequireExit(carrier, "the carrier");
+    RequireExit(phone, "the agent's phone");
+  }
+
   static ChildProcess Start(SipWorld& w, const std::string& scenario, int port,
                             const std::map<std::string, std::string>& vars) {
     auto p = ChildProcess::Start({.argv = SippArgs(scenario, port, w.r->sip_port, vars)});
@@ -1780,14 +1795,7 @@ TEST_CASE("anchored media: each side's audio reaches the other through media, un
   CHECK(session.legs(0).packets_lost() == 0);
 
   // The console hangs up; both phones get a BYE and media lets the call's ports go.
-  w.AsAdmin([&](grpc::ClientContext& ctx) {
-    sv1::HangupCallRequest req;
-    req.set_call_id(m.call.call_id());
-    google::protobuf::Empty out;
-    return w.sip->HangupCall(&ctx, req, &out);
-  });
-  RequireExit(m.carrier, "the carrier");
-  RequireExit(m.phone, "the agent's phone");
+  m.HangUp(w);
   auto [call_id, events] = w.EndedCall();
   CHECK(events.back().call().ended().outcome() == cv1::CALL_OUTCOME_ANSWERED);
   CHECK(Eventually([&] {
@@ -1820,6 +1828,251 @@ TEST_CASE("anchored media: an offer media cannot anchor gets 488, and the call i
         std::vector<cv1::EventType>{cv1::EVENT_TYPE_CALL_CREATED, cv1::EVENT_TYPE_CALL_ENDED});
   CHECK(events.back().call().ended().sip_code() == 488);
   CHECK(events.back().call().ended().reason() == "MEDIA_NOT_ACCEPTABLE");
+}
+
+// The normalized correlation of `a` (from `at`) with `b` over b's length: 1 for the same signal.
+double Correlation(const std::vector<double>& a, size_t at, const std::vector<double>& b) {
+  double ab = 0, aa = 0, bb = 0;
+  for (size_t i = 0; i < b.size() && at + i < a.size(); ++i) {
+    ab += a[at + i] * b[i];
+    aa += a[at + i] * a[at + i];
+    bb += b[i] * b[i];
+  }
+  return aa == 0 || bb == 0 ? 0 : ab / std::sqrt(aa * bb);
+}
+
+// The decoded audio of packets [from, to) of `packets` (PCMU after a 12-byte header).
+std::vector<double> Decoded(const std::vector<std::string>& packets, size_t from, size_t to) {
+  std::vector<double> out;
+  for (size_t i = from; i < to; ++i) {
+    for (size_t n = 12; n < packets[i].size(); ++n) {
+      out.push_back(media::g711::UlawToLinear(static_cast<uint8_t>(packets[i][n])));
+    }
+  }
+  return out;
+}
+
+TEST_CASE(
+    "recording: a recorded call is a stereo WAV, customer left and agent right, its pause "
+    "silent, its length the call's",
+    "[e2e][sip][media]") {
+  testing::TempDir root;
+  SipWorld w(ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY,
+             {absl::StrCat("--internal_token=", kInternalToken),
+              absl::StrCat("--media_recording_root=", root.path())});
+  w.AsAdmin([&](grpc::ClientContext& ctx) {  // the project's policy: record every call
+    ov1::UpdateProjectRequest req;
+    req.mutable_project()->set_id(w.project_id);
+    req.mutable_project()->set_recording_policy(cv1::RECORDING_POLICY_ALWAYS);
+    req.mutable_update_mask()->add_paths("recording_policy");
+    ov1::Project out;
+    return w.org->UpdateProject(&ctx, req, &out);
+  });
+  MediaCall m(w);
+  REQUIRE(Eventually([&] {
+    sv1::GetActiveCallRequest req;
+    req.set_call_id(m.call.call_id());
+    sv1::ActiveCall live;
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + w.admin);
+    return w.sip->GetActiveCall(&ctx, req, &live).ok() && live.recording();
+  }));
+  mv1::MediaSession session;
+  REQUIRE(GetMediaSession(w, m.call.call_id(), &session).ok());
+  REQUIRE(session.legs_size() == 2);
+  const int caller_side = session.legs(0).local().rtp_port();
+  const int agent_side = session.legs(1).local().rtp_port();
+
+  // Three seconds of each party's tone, in real time (the recording places audio by arrival and
+  // timestamp); the recording is paused from the first second to the second and a half.
+  const auto from_caller = TonePackets(440, 150, 100, 0x33333333);
+  const auto from_agent = TonePackets(1000, 150, 900, 0x44444444);
+  auto media = mv1::MediaService::NewStub(w.channel);
+  auto control = [&](bool pause) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("x-sb-internal-token", kInternalToken);
+    mv1::Recording out;
+    grpc::Status s;
+    if (pause) {
+      mv1::PauseRecordingRequest req;
+      req.set_call_id(m.call.call_id());
+      s = media->PauseRecording(&ctx, req, &out);
+    } else {
+      mv1::ResumeRecordingRequest req;
+      req.set_call_id(m.call.call_id());
+      s = media->ResumeRecording(&ctx, req, &out);
+    }
+    INFO(s.error_message());
+    REQUIRE(s.ok());
+    CHECK(out.state() == (pause ? mv1::RECORDING_STATE_PAUSED : mv1::RECORDING_STATE_RECORDING));
+  };
+  const absl::Time streaming = absl::Now();
+  absl::Time paused_at, resumed_at;
+  for (size_t i = 0; i < from_caller.size(); ++i) {
+    absl::SleepFor(streaming + absl::Milliseconds(20 * static_cast<int64_t>(i)) - absl::Now());
+    if (i == 50) {
+      paused_at = absl::Now();
+      control(true);
+    }
+    if (i == 75) {
+      resumed_at = absl::Now();
+      control(false);
+    }
+    m.caller_audio.SendTo(caller_side, from_caller[i]);
+    m.agent_audio.SendTo(agent_side, from_agent[i]);
+    while (m.caller_audio.Receive(0)) {
+    }
+    while (m.agent_audio.Receive(0)) {
+    }
+  }
+  absl::SleepFor(absl::Milliseconds(100));
+  m.HangUp(w);
+  auto [call_id, events] = w.EndedCall();
+  const auto answered = std::find_if(events.begin(), events.end(), [](const cv1::Event& e) {
+    return e.type() == cv1::EVENT_TYPE_CALL_ANSWERED;
+  });
+  REQUIRE(answered != events.end());
+  const auto started = std::find_if(events.begin(), events.end(), [](const cv1::Event& e) {
+    return e.type() == cv1::EVENT_TYPE_CALL_RECORDING_STARTED;
+  });
+  REQUIRE(started != events.end());
+  const std::string recording_id = started->call().recording_started().recording_id();
+
+  // The catalogue has it, complete, as long as the call was talking.
+  mv1::Recording recording;
+  REQUIRE(Eventually([&] {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + w.admin);
+    mv1::GetRecordingRequest req;
+    req.set_recording_id(recording_id);
+    return media->GetRecording(&ctx, req, &recording).ok() &&
+           recording.state() == mv1::RECORDING_STATE_COMPLETED;
+  }));
+  INFO(recording.ShortDebugString());
+  CHECK(recording.call_id() == call_id);
+  CHECK(recording.agent_user_id() == w.agent_id);
+  CHECK(recording.channels() == 2);
+  CHECK(recording.sample_rate() == 8000);
+  const auto ms = [](const google::protobuf::Duration& d) {
+    return d.seconds() * 1000 + d.nanos() / 1'000'000;
+  };
+  const auto at_ms = [](const google::protobuf::Timestamp& t) {
+    return t.seconds() * 1000 + t.nanos() / 1'000'000;
+  };
+  const int64_t talked = at_ms(events.back().occurred_at()) - at_ms(answered->occurred_at());
+  CHECK(std::abs(ms(recording.duration()) - talked) <= 40);
+  const int64_t paused_ms = absl::ToInt64Milliseconds(resumed_at - paused_at);
+  CHECK(std::abs(ms(recording.paused_duration()) - paused_ms) <= 40);
+  {  // Listed for the tenant.
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + w.admin);
+    mv1::ListRecordingsRequest req;
+    req.set_call_id(call_id);
+    mv1::ListRecordingsResponse list;
+    REQUIRE(media->ListRecordings(&ctx, req, &list).ok());
+    REQUIRE(list.recordings_size() == 1);
+    CHECK(list.recordings(0).id() == recording_id);
+  }
+
+  // Downloaded whole, and a range of it (HTTP Range for the gateway).
+  auto download = [&](int64_t offset, int64_t length, std::string* etag = nullptr) {
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer " + w.admin);
+    mv1::DownloadRecordingRequest req;
+    req.set_recording_id(recording_id);
+    req.set_offset(offset);
+    req.set_length(length);
+    req.set_chunk_size(8192);
+    auto reader = media->DownloadRecording(&ctx, req);
+    std::string bytes;
+    mv1::DownloadRecordingResponse chunk;
+    while (reader->Read(&chunk)) {
+      CHECK(chunk.offset() == offset + static_cast<int64_t>(bytes.size()));
+      if (etag != nullptr && !chunk.etag().empty()) *etag = chunk.etag();
+      bytes += chunk.data();
+    }
+    const grpc::Status s = reader->Finish();
+    INFO(s.error_message());
+    CHECK(s.ok());
+    return bytes;
+  };
+  std::string etag;
+  const std::string wav_bytes = download(0, 0, &etag);
+  CHECK(static_cast<int64_t>(wav_bytes.size()) == recording.size_bytes());
+  CHECK(etag == absl::StrCat("\"", recording.sha256(), "\""));
+  CHECK(download(1000, 100) == wav_bytes.substr(1000, 100));
+  const std::string copy = root.path() + "/downloaded.wav";
+  {
+    std::ofstream out(copy, std::ios::binary);
+    out << wav_bytes;
+  }
+  SF_INFO info{};
+  SNDFILE* f = sf_open(copy.c_str(), SFM_READ, &info);
+  REQUIRE(f != nullptr);
+  CHECK(info.channels == 2);
+  CHECK(info.samplerate == 8000);
+  std::vector<int16_t> frames(static_cast<size_t>(info.frames) * 2);
+  REQUIRE(sf_readf_short(f, frames.data(), info.frames) == info.frames);
+  sf_close(f);
+  std::vector<double> left, right;
+  for (size_t i = 0; i < frames.size(); i += 2) {
+    left.push_back(frames[i]);
+    right.push_back(frames[i + 1]);
+  }
+
+  // The customer's tone is the left channel and the agent's the right: find where the first
+  // second of each begins, then compare (normalized correlation near 1 for the same audio, near 0
+  // for the other party's tone).
+  const std::vector<double> caller_first = Decoded(from_caller, 0, 45);
+  const std::vector<double> agent_first = Decoded(from_agent, 0, 45);
+  auto best_lag = [](const std::vector<double>& channel, const std::vector<double>& reference) {
+    size_t best = 0;
+    double score = -1;
+    for (size_t lag = 0; lag < 4000 && lag < channel.size(); ++lag) {
+      const double c = Correlation(channel, lag, reference);
+      if (c > score) {
+        score = c;
+        best = lag;
+      }
+    }
+    return std::make_pair(best, score);
+  };
+  const auto [left_lag, left_score] = best_lag(left, caller_first);
+  const auto [right_lag, right_score] = best_lag(right, agent_first);
+  INFO("left at " << left_lag << ": " << left_score << "; right at " << right_lag << ": "
+                  << right_score);
+  CHECK(left_score > 0.99);
+  CHECK(right_score > 0.99);
+  CHECK(std::abs(static_cast<double>(left_lag) - static_cast<double>(right_lag)) <= 8 * 20);
+  CHECK(std::abs(Correlation(left, left_lag, agent_first)) < 0.2);
+  CHECK(std::abs(Correlation(right, right_lag, caller_first)) < 0.2);
+  // The stream began shortly after the recording did.
+  CHECK(static_cast<int64_t>(left_lag) <=
+        8 * absl::ToInt64Milliseconds(streaming -
+                                      absl::FromUnixMillis(at_ms(answered->occurred_at()))) +
+            8 * 100);
+
+  // The paused span is silence in both channels, as long as the pause (within 40 ms), where the
+  // stream was at packet 50; audio resumes after it.
+  auto longest_silence = [](const std::vector<double>& channel, size_t from) {
+    size_t best = 0, best_at = 0, run = 0;
+    for (size_t i = from; i < channel.size(); ++i) {
+      run = channel[i] == 0 ? run + 1 : 0;
+      if (run > best) {
+        best = run;
+        best_at = i + 1 - run;
+      }
+    }
+    return std::make_pair(best_at, best);
+  };
+  for (const auto& [channel, lag] :
+       {std::make_pair(&left, left_lag), std::make_pair(&right, right_lag)}) {
+    const auto [at, length] = longest_silence(*channel, lag + 160 * 10);
+    CHECK(std::abs(static_cast<int64_t>(length) - 8 * paused_ms) <= 8 * 40);
+    CHECK(std::abs(static_cast<int64_t>(at) - static_cast<int64_t>(lag + 50 * 160)) <= 8 * 40);
+  }
+  CHECK(Correlation(left, left_lag + 80 * 160, Decoded(from_caller, 80, 140)) > 0.99);
+  CHECK(Correlation(right, right_lag + 80 * 160, Decoded(from_agent, 80, 140)) > 0.99);
 }
 
 }  // namespace

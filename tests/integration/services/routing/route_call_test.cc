@@ -209,6 +209,7 @@ TEST_CASE("RouteCall hunts the agents who selected the number's project in order
   in.set_call_id(req.call_id());
   in.set_sequence(1);
   in.mutable_attributes()->set_tenant_id(acme.id);
+  in.mutable_attributes()->set_record(true);  // a new tenant's policy: every call recorded
   in.mutable_attributes()->set_project_id(sales);
   in.mutable_attributes()->set_caller_name("Petra Kovacs");
   v1::RingPlan& plan = *in.mutable_ring();
@@ -222,6 +223,25 @@ TEST_CASE("RouteCall hunts the agents who selected the number's project in order
   *plan.add_steps() = Step({MobileTarget(dan, "+36301110004", trunk)}, absl::Seconds(20));
   *plan.add_steps() = Step({ExtensionTarget(cara)}, absl::Seconds(20));
   RequireEqual(r.response, want);
+
+  SECTION("the project's recording policy overrides the tenant's") {
+    for (const auto policy : {cv1::RECORDING_POLICY_NEVER, cv1::RECORDING_POLICY_ON_DEMAND,
+                              cv1::RECORDING_POLICY_INHERIT}) {
+      orgv1::UpdateProjectRequest update;
+      update.mutable_project()->set_id(sales);
+      update.mutable_project()->set_recording_policy(policy);
+      update.mutable_update_mask()->add_paths("recording_policy");
+      orgv1::Project updated;
+      SB_REQUIRE_GRPC_OK(f.org_stub().UpdateProject(f.Ctx(admin).get(), update, &updated));
+      const Routed again = Route(f, TrunkCall(acme, kDid));
+      REQUIRE(again.code == grpc::OK);
+      INFO(cv1::RecordingPolicy_Name(policy));
+      // ON_DEMAND: not recorded unless someone starts it; INHERIT: the tenant's ALWAYS.
+      CHECK(again.response.instruction().attributes().record() ==
+            (policy == cv1::RECORDING_POLICY_INHERIT));
+      CHECK(!again.response.instruction().attributes().has_recording_retention());
+    }
+  }
 
   SECTION("an unknown caller rings the same agents, showing the From display name") {
     const Routed anonymous = Route(f, TrunkCall(acme, kDid, "+36705550000"));
@@ -361,6 +381,7 @@ TEST_CASE("RouteCall from a phone rings another extension as an internal call",
   in.set_call_id(req.call_id());
   in.set_sequence(1);
   in.mutable_attributes()->set_tenant_id(acme.id);
+  in.mutable_attributes()->set_record(true);  // a new tenant's policy: every call recorded
   in.mutable_ring()->set_caller_id_number(anna.extension);
   in.mutable_ring()->set_caller_id_name("Agent");
   *in.mutable_ring()->add_steps() = Step({ExtensionTarget(bob)}, absl::Seconds(30));
@@ -398,6 +419,7 @@ TEST_CASE("RouteCall from a phone to an external number goes through outbound au
   in.set_call_id(national.call_id());
   in.set_sequence(1);
   in.mutable_attributes()->set_tenant_id(acme.id);
+  in.mutable_attributes()->set_record(true);  // a new tenant's policy: every call recorded
   in.mutable_ring()->set_caller_id_number(kDid);
   v1::RingTarget out;
   out.set_target_id("external");
