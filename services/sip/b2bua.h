@@ -259,6 +259,7 @@ class CallManager {
   size_t routing_backlog_ = 0;
   // New calls wait too long for routing, or too many wait: new INVITEs get 503.
   bool RoutingCongested() const;
+  uint64_t recordings_failed_ = 0;                     // StartRecording refusals
   uint64_t invites_total_ = 0;                         // new INVITEs seen
   uint64_t invites_rejected_ = 0;                      // of which refused with 503 (overload)
   TokenBucket new_calls_;                              // --sip_max_cps

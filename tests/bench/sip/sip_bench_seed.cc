@@ -4,7 +4,7 @@
 //   sip_bench_seed --grpc=127.0.0.1:PORT --password=DEMO_PASSWORD --agents=200
 //       --env_out=seed.env --creds_out=creds.txt
 //
-// - a trunk accepting calls from 127.0.0.1/32, a project and a DID on it;
+// - a trunk accepting calls from 127.0.0.1/32, a project (not recorded) and a DID on it;
 // - agent1: an agent profile (extension only), the project selected, a SIP credential: every
 //   call to the DID rings agent1's extension;
 // - --agents more users (bench001...), each with an agent profile and a SIP credential but no
@@ -89,6 +89,10 @@ class Seeder {
     {
       ov1::CreateProjectRequest req;
       req.mutable_project()->set_name("Bench");
+      // The SIP benchmark measures signalling with anchored media; recording has its own
+      // benchmark (tests/bench/media).
+      req.mutable_project()->set_recording_policy(
+          ::switchboard::common::v1::RECORDING_POLICY_NEVER);
       grpc::ClientContext ctx;
       Prepare(ctx, admin_);
       Check(org_->CreateProject(&ctx, req, &project), "CreateProject");
