@@ -216,6 +216,32 @@ struct RtpRelay::Leg {
   absl::Time last_packet = absl::InfinitePast();
   bool timed_out = false;
   RtpReception reception;
+  // The last telephone-event reported (RFC 4733 §2.5: one event per SSRC and timestamp).
+  bool dtmf_reported = false;
+  uint32_t dtmf_ssrc = 0;
+  uint32_t dtmf_timestamp = 0;
+
+  // An RFC 4733 digit in `packet` (the leg's telephone-event payload) not reported yet.
+  std::optional<DtmfDigit> NewDigit(const uint8_t* packet, size_t size) {
+    if (remote.dtmf_payload_type < 0 || (packet[1] & 0x7f) != remote.dtmf_payload_type) {
+      return std::nullopt;
+    }
+    const size_t offset = 12 + 4 * static_cast<size_t>(packet[0] & 0x0f);
+    if ((packet[0] & 0x10) != 0 || offset + 4 > size) return std::nullopt;
+    const uint8_t* event = packet + offset;
+    if ((event[1] & 0x80) == 0 || event[0] > 15) return std::nullopt;  // not the end, or no digit
+    const uint32_t ssrc = (uint32_t{packet[8]} << 24) | (uint32_t{packet[9]} << 16) |
+                          (uint32_t{packet[10]} << 8) | packet[11];
+    const uint32_t timestamp = (uint32_t{packet[4]} << 24) | (uint32_t{packet[5]} << 16) |
+                               (uint32_t{packet[6]} << 8) | packet[7];
+    if (dtmf_reported && ssrc == dtmf_ssrc && timestamp == dtmf_timestamp) return std::nullopt;
+    dtmf_reported = true;
+    dtmf_ssrc = ssrc;
+    dtmf_timestamp = timestamp;
+    static constexpr char kDigits[] = "0123456789*#ABCD";
+    return DtmfDigit{
+        .digit = kDigits[event[0]], .duration = (event[2] << 8) | event[3], .timestamp = timestamp};
+  }
 
   LegState State() const {
     LegCounters c = counters;
@@ -367,6 +393,11 @@ struct RtpRelay::Worker {
             (uint32_t{h[4]} << 24) | (uint32_t{h[5]} << 16) | (uint32_t{h[6]} << 8) | h[7],
             arrival_ns, leg.remote.clock_rate);
         if (tap != nullptr) tap->OnRtp(leg.side, h, size, arrival_ns);
+        if (relay->on_dtmf_) {
+          if (std::optional<DtmfDigit> digit = leg.NewDigit(h, size)) {
+            relay->on_dtmf_(*leg.pair, leg.side, *digit);
+          }
+        }
       }
       ++leg.counters.packets_received;
       leg.counters.bytes_received += static_cast<int64_t>(size);

@@ -19,6 +19,9 @@
 // else, and anything that is not RTP/RTCP version 2 or does not fit the buffer, is counted and
 // dropped.
 //
+// RFC 4733 telephone-events (the leg's negotiated payload type) are relayed like any RTP and each
+// digit is reported once to the DTMF handler, on the worker thread.
+//
 // A leg whose party sends nothing for `rtp_timeout` (counted from its creation or its last
 // packet; not while its SDP says it does not send: recvonly or inactive) is reported once to the
 // timeout handler, on the worker thread.
@@ -119,6 +122,16 @@ struct LegRemote {
   bool sends = true;
   // The RTP clock rate of the negotiated codec (jitter is measured in its units).
   int clock_rate = 8000;
+  // The payload type of RFC 4733 telephone-events on this leg; -1: none negotiated.
+  int dtmf_payload_type = -1;
+};
+
+// One RFC 4733 digit a party sent, reported once: at the first packet of the event that has the
+// end bit (the end packet's two retransmissions, and the event's earlier packets, are not).
+struct DtmfDigit {
+  char digit = 0;          // 0-9, *, #, A-D
+  int duration = 0;        // in RTP timestamp units
+  uint32_t timestamp = 0;  // the event's RTP timestamp: orders digits exactly
 };
 
 // Counters of one leg, as the worker keeps them.
@@ -163,6 +176,8 @@ class RtpRelay {
  public:
   class LegPair;
   using TimeoutHandler = std::function<void(const LegPair& pair, int side, absl::Duration silent)>;
+  // On the worker thread: it must not block.
+  using DtmfHandler = std::function<void(const LegPair& pair, int side, const DtmfDigit& digit)>;
 
   explicit RtpRelay(RelayOptions options);
   ~RtpRelay();
@@ -176,6 +191,7 @@ class RtpRelay {
 
   // Set before Start.
   void set_timeout_handler(TimeoutHandler handler) { on_timeout_ = std::move(handler); }
+  void set_dtmf_handler(DtmfHandler handler) { on_dtmf_ = std::move(handler); }
 
   // Two legs relaying to each other, each on its own port pair. `opaque` is the caller's (a call
   // id, for the timeout handler). ResourceExhausted when the port range has no two free pairs.
@@ -220,6 +236,7 @@ class RtpRelay {
 
   const RelayOptions options_;
   TimeoutHandler on_timeout_;
+  DtmfHandler on_dtmf_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::atomic<size_t> next_worker_{0};
   mutable absl::Mutex ports_mu_;

@@ -82,12 +82,23 @@ const PayloadFormat* FirstAudio(const std::vector<PayloadFormat>& formats) {
   return nullptr;
 }
 
+// The payload type of telephone-events among the formats; -1 when not negotiated.
+int DtmfPayloadType(const std::vector<PayloadFormat>& formats) {
+  for (const PayloadFormat& f : formats) {
+    if (absl::AsciiStrToLower(f.encoding) == "telephone-event") return f.payload_type;
+  }
+  return -1;
+}
+
 }  // namespace
 
 Sessions::Sessions(RtpRelay& relay, const Clock& clock, SessionsOptions options)
     : relay_(relay), clock_(clock), options_(std::move(options)), started_at_(clock.Now()) {
   relay_.set_timeout_handler([this](const RtpRelay::LegPair& pair, int side,
                                     absl::Duration silent) { OnTimeout(pair, side, silent); });
+  relay_.set_dtmf_handler([this](const RtpRelay::LegPair& pair, int side, const DtmfDigit& digit) {
+    OnDtmf(pair, side, digit);
+  });
   absl::MutexLock lock(&rate_mu_);
   rate_at_ = clock_.Now();
 }
@@ -125,6 +136,7 @@ absl::StatusOr<v1::ProcessOfferResponse> Sessions::Offer(const v1::ProcessOfferR
   if (const PayloadFormat* audio = FirstAudio(formats); audio != nullptr && audio->clock_rate > 0) {
     remote.clock_rate = audio->clock_rate;
   }
+  remote.dtmf_payload_type = DtmfPayloadType(formats);
 
   std::shared_ptr<Session> session;
   int side = 0;
@@ -200,6 +212,7 @@ absl::StatusOr<v1::ProcessAnswerResponse> Sessions::Answer(
     const PayloadFormat* audio = FirstAudio(formats);
     session->codec = audio != nullptr ? audio->Name() : "";
     if (audio != nullptr && audio->clock_rate > 0) remote.clock_rate = audio->clock_rate;
+    remote.dtmf_payload_type = DtmfPayloadType(formats);
   }
   relay_.SetRemote(session->pair, 1 - offerer, std::move(remote));
   const int port = session->pair->local_port(offerer);
@@ -378,16 +391,36 @@ size_t Sessions::size() const {
   return sessions_.size();
 }
 
-void Sessions::OnTimeout(const RtpRelay::LegPair& pair, int side, absl::Duration silent) {
+std::optional<v1::MediaEvent> Sessions::EventOf(const RtpRelay::LegPair& pair, int side) {
   v1::MediaEvent event;
   event.set_call_id(pair.opaque());
   {
     absl::MutexLock lock(&mu_);
     auto it = sessions_.find(pair.opaque());
-    if (it == sessions_.end() || it->second->pair.get() != &pair) return;
+    if (it == sessions_.end() || it->second->pair.get() != &pair) return std::nullopt;
     event.set_tag(it->second->tags[side]);
   }
   pg::SetTimestamp(event.mutable_occurred_at(), clock_.Now());
+  return event;
+}
+
+void Sessions::OnDtmf(const RtpRelay::LegPair& pair, int side, const DtmfDigit& digit) {
+  std::optional<v1::MediaEvent> event = EventOf(pair, side);
+  if (!event.has_value()) return;
+  v1::DtmfDigit& d = *event->mutable_dtmf();
+  d.set_digit(std::string(1, digit.digit));
+  // telephone-event runs at 8 kHz (RFC 4733 §2.3; the clock of the audio it goes with).
+  const int64_t ms = int64_t{digit.duration} / 8;
+  d.mutable_duration()->set_seconds(ms / 1000);
+  d.mutable_duration()->set_nanos(static_cast<int32_t>((ms % 1000) * 1'000'000));
+  d.set_rtp_timestamp(digit.timestamp);
+  Publish(*std::move(event));
+}
+
+void Sessions::OnTimeout(const RtpRelay::LegPair& pair, int side, absl::Duration silent) {
+  std::optional<v1::MediaEvent> found = EventOf(pair, side);
+  if (!found.has_value()) return;
+  v1::MediaEvent& event = *found;
   auto& timeout = *event.mutable_rtp_timeout()->mutable_silent_for();
   timeout.set_seconds(absl::ToInt64Seconds(silent));
   timeout.set_nanos(static_cast<int32_t>(absl::ToInt64Nanoseconds(silent) % 1'000'000'000));

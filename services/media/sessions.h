@@ -17,6 +17,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -99,6 +100,9 @@ class Sessions {
 
   void Publish(v1::MediaEvent event);
   void OnTimeout(const RtpRelay::LegPair& pair, int side, absl::Duration silent);
+  void OnDtmf(const RtpRelay::LegPair& pair, int side, const DtmfDigit& digit);
+  // An event of `side` of the call on `pair` (tag and time set); none once the call is gone.
+  std::optional<v1::MediaEvent> EventOf(const RtpRelay::LegPair& pair, int side);
   v1::MediaLeg LegProto(const Session& session, int side, const LegState& state) const;
   std::string Advertised() const;
 

@@ -79,4 +79,21 @@ inline std::string Rtp(uint16_t seq, const std::string& payload = "audio") {
   return p + payload;
 }
 
+// An RFC 4733 packet: payload type 101, SSRC 0x0a0a0a0a, the event's timestamp, then the event,
+// the end bit (volume -10 dBm0) and the duration so far.
+inline std::string TelephoneEvent(uint16_t seq, uint32_t timestamp, int event, bool end,
+                                  int duration) {
+  std::string p = Rtp(seq, "");
+  p[1] = static_cast<char>(101);
+  for (int b = 0; b < 4; ++b) {
+    p[4 + b] = static_cast<char>((timestamp >> (24 - 8 * b)) & 0xff);
+    p[8 + b] = static_cast<char>(0x0a);
+  }
+  p.push_back(static_cast<char>(event));
+  p.push_back(static_cast<char>((end ? 0x80 : 0) | 10));
+  p.push_back(static_cast<char>(duration >> 8));
+  p.push_back(static_cast<char>(duration & 0xff));
+  return p;
+}
+
 }  // namespace sb::media::test

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "services/media/rtp_relay.h"
 #include "tests/support/udp_party.h"
@@ -257,6 +258,59 @@ TEST_CASE("RtpRelay reports a leg whose party stops sending, once", "[media][rel
   // Once: the next sweeps do not report it again.
   absl::SleepFor(absl::Milliseconds(1200));
   CHECK(reports == 1);
+  relay.Release(*pair);
+}
+
+TEST_CASE("RtpRelay reports each RFC 4733 digit once, in order, and still relays the events",
+          "[media][relay][dtmf]") {
+  RtpRelay relay(Options());
+  absl::Mutex mu;
+  std::vector<DtmfDigit> digits;
+  std::vector<int> sides;
+  relay.set_dtmf_handler([&](const RtpRelay::LegPair&, int side, const DtmfDigit& d) {
+    absl::MutexLock lock(&mu);
+    digits.push_back(d);
+    sides.push_back(side);
+  });
+  REQUIRE(relay.Start().ok());
+  Party caller, agent;
+  auto pair = relay.Create("call-dtmf");
+  REQUIRE(pair.ok());
+  LegRemote from_caller = At(caller.address());
+  from_caller.dtmf_payload_type = 101;
+  relay.SetRemote(*pair, 0, from_caller);
+  relay.SetRemote(*pair, 1, At(agent.address()));
+  const int to = (*pair)->local_port(0);
+  uint16_t seq = 1;
+  int sent = 0;
+  // "1", "#", "1" again (a repeated digit is a new event), "D": each as a phone sends it, the
+  // start and updates without the end bit, then the end packet three times (RFC 4733 §2.5.1.4).
+  const std::vector<std::pair<int, uint32_t>> events = {
+      {1, 8000}, {11, 16000}, {1, 24000}, {15, 32000}};
+  for (const auto& [event, timestamp] : events) {
+    for (int duration : {160, 320, 480}) {
+      caller.SendTo(to, test::TelephoneEvent(seq++, timestamp, event, false, duration));
+      ++sent;
+    }
+    for (int copy = 0; copy < 3; ++copy) {
+      caller.SendTo(to, test::TelephoneEvent(seq++, timestamp, event, true, 800));
+      ++sent;
+    }
+  }
+  // A garbled event (a payload too short) and audio are no digits.
+  caller.SendTo(to, Rtp(seq++, "ab").replace(1, 1, 1, static_cast<char>(101)));
+  caller.SendTo(to, Rtp(seq++, std::string(160, '\xff')));
+  sent += 2;
+  for (int i = 0; i < sent; ++i) REQUIRE(agent.Receive().has_value());  // all relayed
+  absl::MutexLock lock(&mu);
+  REQUIRE(digits.size() == 4);
+  std::string text;
+  for (const DtmfDigit& d : digits) text.push_back(d.digit);
+  CHECK(text == "1#1D");
+  CHECK(digits[0].timestamp == 8000);
+  CHECK(digits[3].timestamp == 32000);
+  CHECK(digits[1].duration == 800);
+  CHECK(sides == std::vector<int>{0, 0, 0, 0});
   relay.Release(*pair);
 }
 

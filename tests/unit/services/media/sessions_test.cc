@@ -225,5 +225,36 @@ TEST_CASE("Sessions: a silent party becomes an RtpTimeout event for subscribers"
   CHECK(all->closed());
 }
 
+TEST_CASE("Sessions: telephone-events become DTMF events, once per digit, with the leg's tag",
+          "[media][sessions][dtmf]") {
+  World w;
+  auto all = w.sessions.Subscribe("call-6");
+  Party caller, agent;
+  REQUIRE(w.sessions.Offer(Offer("call-6", "a", caller.Sdp())).ok());
+  REQUIRE(w.sessions.Answer(Answer("call-6", "a", "b", agent.Sdp())).ok());
+  auto anchor = w.sessions.Find("call-6");
+  REQUIRE(anchor.ok());
+  const int to = anchor->pair->local_port(1);  // the agent presses 5, then #
+  uint16_t seq = 1;
+  for (const auto& [event, timestamp] : {std::pair{5, 1600u}, std::pair{11, 4800u}}) {
+    agent.SendTo(to, test::TelephoneEvent(seq++, timestamp, event, false, 400));
+    for (int copy = 0; copy < 3; ++copy) {
+      agent.SendTo(to, test::TelephoneEvent(seq++, timestamp, event, true, 960));
+    }
+  }
+  std::vector<v1::MediaEvent> events;
+  for (int i = 0; i < 10 && events.size() < 2; ++i) {
+    for (auto& e : all->Next(absl::Seconds(1))) events.push_back(std::move(e));
+  }
+  CHECK(all->Next(absl::Milliseconds(200)).empty());  // no more: the end copies are not digits
+  REQUIRE(events.size() == 2);
+  CHECK(events[0].tag() == "b");
+  CHECK(events[0].dtmf().digit() == "5");
+  CHECK(events[0].dtmf().rtp_timestamp() == 1600);
+  CHECK(events[0].dtmf().duration().nanos() == 120'000'000);  // 960 / 8 kHz
+  CHECK(events[1].dtmf().digit() == "#");
+  w.sessions.Unsubscribe(all);
+}
+
 }  // namespace
 }  // namespace sb::media
