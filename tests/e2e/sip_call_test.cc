@@ -1804,6 +1804,55 @@ TEST_CASE("anchored media: each side's audio reaches the other through media, un
   }));
 }
 
+TEST_CASE("anchored media: the caller's RFC 4733 digits are reported once each, in order",
+          "[e2e][sip][media]") {
+  SipWorld w(ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY,
+             {absl::StrCat("--internal_token=", kInternalToken)});
+  MediaCall m(w);
+  // Media's event stream for this call, as routing's IVR will read it.
+  auto media = mv1::MediaService::NewStub(w.channel);
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("x-sb-internal-token", kInternalToken);
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(15));
+  mv1::StreamMediaEventsRequest req;
+  req.set_call_id(m.call.call_id());
+  auto stream = media->StreamMediaEvents(&ctx, req);
+  mv1::MediaSession session;
+  REQUIRE(GetMediaSession(w, m.call.call_id(), &session).ok());
+  const int to = session.legs(0).local().rtp_port();
+  // The caller keys 4, 2, 2, # as a phone sends them: updates, then the end packet three times,
+  // 100 ms apart (the second 2 is a new event).
+  uint16_t seq = 1;
+  uint32_t timestamp = 800;
+  for (int event : {4, 2, 2, 11}) {
+    for (int duration : {160, 320}) {
+      m.caller_audio.SendTo(to,
+                            media::test::TelephoneEvent(seq++, timestamp, event, false, duration));
+    }
+    for (int copy = 0; copy < 3; ++copy) {
+      m.caller_audio.SendTo(to, media::test::TelephoneEvent(seq++, timestamp, event, true, 640));
+    }
+    timestamp += 800;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  std::string digits;
+  mv1::MediaEvent event;
+  while (digits.size() < 4 && stream->Read(&event)) {
+    if (!event.has_dtmf()) continue;
+    CHECK(event.call_id() == m.call.call_id());
+    CHECK(event.tag() == session.legs(0).tag());
+    digits += event.dtmf().digit();
+  }
+  CHECK(digits == "422#");
+  // Every event packet went on to the agent too (the relay passes events through).
+  int relayed = 0;
+  while (m.agent_audio.Receive(200)) ++relayed;
+  CHECK(relayed == 20);
+  ctx.TryCancel();
+  (void)stream->Finish();
+  m.HangUp(w);
+}
+
 TEST_CASE("anchored media: a call whose RTP stops is hung up (MEDIA_TIMEOUT)",
           "[e2e][sip][media]") {
   SipWorld w(ov1::INCOMING_CALL_PREFERENCE_EXTENSION_ONLY,
