@@ -33,6 +33,16 @@ absl::Time FromProto(const google::protobuf::Timestamp& ts) {
   return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
 }
 
+void SetDuration(google::protobuf::Duration* d, absl::Duration v) {
+  const int64_t ms = absl::ToInt64Milliseconds(v);
+  d->set_seconds(ms / 1000);
+  d->set_nanos(static_cast<int32_t>((ms % 1000) * 1'000'000));
+}
+
+absl::Duration FromProto(const google::protobuf::Duration& d) {
+  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
+}
+
 std::vector<std::string> TextArray(const pqxx::field& f) {
   std::vector<std::string> out;
   if (f.is_null()) return out;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include <google/protobuf/duration.pb.h>
 #include <google/protobuf/message.h>
 #include <google/protobuf/timestamp.pb.h>
 #include <pqxx/pqxx>
@@ -22,6 +23,9 @@ absl::Time TimeFromEpoch(const pqxx::field& f);
 void SetTimestamp(google::protobuf::Timestamp* ts, const pqxx::field& f);
 void SetTimestamp(google::protobuf::Timestamp* ts, absl::Time t);
 absl::Time FromProto(const google::protobuf::Timestamp& ts);
+// Durations to and from protobuf, to the millisecond (what the APIs carry).
+void SetDuration(google::protobuf::Duration* d, absl::Duration v);
+absl::Duration FromProto(const google::protobuf::Duration& d);
 
 // NULL for an empty string (optional text columns), the string otherwise.
 inline std::optional<std::string> NullIfEmpty(const std::string& s) {

@@ -27,11 +27,6 @@ constexpr char kColumns[] =
 constexpr int64_t kMaxChunk = 1 << 20;
 constexpr int64_t kDefaultChunk = 64 << 10;
 
-void SetDuration(google::protobuf::Duration* d, int64_t ms) {
-  d->set_seconds(ms / 1000);
-  d->set_nanos(static_cast<int32_t>((ms % 1000) * 1'000'000));
-}
-
 v1::Recording FromRow(const pqxx::row& row, std::string* path) {
   v1::Recording r;
   r.set_tenant_id(row[0].c_str());
@@ -45,8 +40,8 @@ v1::Recording FromRow(const pqxx::row& row, std::string* path) {
   r.set_started_by_user_id(row[8].c_str());
   pg::SetTimestamp(r.mutable_started_at(), row[9]);
   if (!row[10].is_null()) pg::SetTimestamp(r.mutable_ended_at(), row[10]);
-  SetDuration(r.mutable_duration(), row[11].as<int64_t>());
-  SetDuration(r.mutable_paused_duration(), row[12].as<int64_t>());
+  pg::SetDuration(r.mutable_duration(), absl::Milliseconds(row[11].as<int64_t>()));
+  pg::SetDuration(r.mutable_paused_duration(), absl::Milliseconds(row[12].as<int64_t>()));
   r.set_size_bytes(row[13].as<int64_t>());
   r.set_sha256(row[14].c_str());
   if (!row[15].is_null()) pg::SetTimestamp(r.mutable_expires_at(), row[15]);
@@ -57,10 +52,6 @@ v1::Recording FromRow(const pqxx::row& row, std::string* path) {
 }
 
 int64_t FramesToMs(int64_t frames) { return frames * 1000 / kRecordingRate; }
-
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
 
 }  // namespace
 
@@ -145,8 +136,8 @@ absl::StatusOr<v1::Recording> Recordings::Start(const v1::StartRecordingRequest&
       absl::StrCat(request.tenant_id(), "/", absl::FormatTime("%Y/%m/%d", now, absl::UTCTimeZone()),
                    "/", id, ".wav");
   std::optional<double> expires;
-  if (request.has_retention() && FromProto(request.retention()) > absl::ZeroDuration()) {
-    expires = pg::ToEpoch(now + FromProto(request.retention()));
+  if (request.has_retention() && pg::FromProto(request.retention()) > absl::ZeroDuration()) {
+    expires = pg::ToEpoch(now + pg::FromProto(request.retention()));
   }
   SB_RETURN_IF_ERROR(pg_.Run([&](pqxx::work& tx) -> absl::Status {
     tx.exec_params(

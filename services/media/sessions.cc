@@ -260,9 +260,7 @@ v1::DeleteSessionResponse Sessions::Delete(const v1::DeleteSessionRequest& reque
     whole = side <= 0;
     ended = whole;
     const absl::Duration delay =
-        request.has_delay()
-            ? absl::Seconds(request.delay().seconds()) + absl::Nanoseconds(request.delay().nanos())
-            : absl::ZeroDuration();
+        request.has_delay() ? pg::FromProto(request.delay()) : absl::ZeroDuration();
     if (whole && delay > absl::ZeroDuration()) {
       session->delete_at = clock_.Now() + std::min(delay, absl::Minutes(5));
       whole = false;
@@ -410,9 +408,7 @@ void Sessions::OnDtmf(const RtpRelay::LegPair& pair, int side, const DtmfDigit& 
   v1::DtmfDigit& d = *event->mutable_dtmf();
   d.set_digit(std::string(1, digit.digit));
   // telephone-event runs at 8 kHz (RFC 4733 §2.3; the clock of the audio it goes with).
-  const int64_t ms = int64_t{digit.duration} / 8;
-  d.mutable_duration()->set_seconds(ms / 1000);
-  d.mutable_duration()->set_nanos(static_cast<int32_t>((ms % 1000) * 1'000'000));
+  pg::SetDuration(d.mutable_duration(), absl::Milliseconds(int64_t{digit.duration} / 8));
   d.set_rtp_timestamp(digit.timestamp);
   Publish(*std::move(event));
 }
